@@ -1,0 +1,20 @@
+//! Harness for tests against real parts: the `yuelu` binary as a child process, free loopback
+//! ports, and (in their own modules) a real kube-apiserver with etcd, a throwaway PostgreSQL
+//! cluster and headless Chromium.
+//!
+//! Everything started here listens on 127.0.0.1 only and is stopped when its guard drops, so a
+//! failing test leaves nothing running.
+
+// A test harness fails loudly: a panic here is a failed test with its reason, not a user error.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod binary;
+pub mod kube;
+pub mod platform;
+pub mod port;
+pub mod process;
+
+pub use binary::yuelu_bin;
+pub use platform::Platform;
+pub use port::free_port;
+pub use process::{ChildGuard, ProcessError};
