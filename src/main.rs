@@ -58,8 +58,8 @@ fn main() -> ExitCode {
     };
     let result: Result<(), Box<dyn Error>> = runtime.block_on(async {
         match cli.command {
-            Command::Up(args) => yuelu_api::up(args).await?,
-            Command::Api(args) => yuelu_api::serve(args).await?,
+            Command::Up(args) => yuelu_api::up(args, engines()).await?,
+            Command::Api(args) => yuelu_api::serve(args, engines()).await?,
             Command::Controller(args) => yuelu_controller::run(args).await?,
             Command::Node(args) => yuelu_chain::node::run(args).await?,
             Command::Crd => print!("{}", yuelu_controller::crd_yaml()?),
@@ -72,6 +72,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e.as_ref()),
     }
+}
+
+/// The chain engines this build offers.
+fn engines() -> yuelu_engine::EngineRegistry {
+    let mut r = yuelu_engine::EngineRegistry::new();
+    r.register(Box::new(yuelu_chain::YueluEngine::new()));
+    r
 }
 
 /// Prints an error with its causes, one per line, and returns the failure exit code.

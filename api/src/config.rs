@@ -23,6 +23,21 @@ pub struct ServeArgs {
     #[arg(long, env = "YUELU_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// File holding the 32-byte master key that seals CA private keys (raw or base64).
+    /// `yuelu up` generates `<data dir>/master.key` when neither this nor YUELU_MASTER_KEY is
+    /// set; production must supply its own, kept apart from the database.
+    #[arg(long, env = "YUELU_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// The master key itself, base64 (prefer --master-key-file: environments leak).
+    #[arg(
+        long = "master-key",
+        env = "YUELU_MASTER_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub master_key: Option<String>,
+
     /// HTTP worker threads.
     #[arg(long, env = "YUELU_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,

@@ -34,6 +34,11 @@ pub enum ApiError {
         /// Seconds until the next attempt is accepted.
         retry_after_secs: u64,
     },
+    /// A certificate request was refused: the CSR, its key type or its names (the code is the
+    /// CA's own: `CSR_MALFORMED`, `CSR_SIGNATURE_INVALID`, `KEY_TYPE_MISMATCH`,
+    /// `NAME_NOT_ALLOWED`, ...).
+    #[error("{0}")]
+    Certificate(yuelu_ca::CaError),
     /// Something failed on our side; the details are in the server log, not in the answer.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -50,6 +55,7 @@ impl ApiError {
             ApiError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::Certificate(e) => e.code(),
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -65,6 +71,16 @@ impl ApiError {
         ApiError::InvalidInput {
             field: field.to_owned(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<yuelu_ca::CaError> for ApiError {
+    fn from(e: yuelu_ca::CaError) -> Self {
+        if e.is_internal() {
+            ApiError::internal(e)
+        } else {
+            ApiError::Certificate(e)
         }
     }
 }

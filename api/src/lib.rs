@@ -21,6 +21,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use yuelu_engine::EngineRegistry;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Http(std::io::Error),
+    /// The master key is missing, unreadable or malformed.
+    #[error("master key: {0}")]
+    MasterKey(String),
 }
 
 /// The GraphQL schema in SDL.
@@ -66,15 +70,22 @@ pub fn schema_sdl() -> String {
     graphql::sdl()
 }
 
-/// Runs the whole platform on this machine: the API and console, with embedded defaults.
-pub async fn up(args: ServeArgs) -> Result<(), ServeError> {
-    serve(args).await
+/// Runs the whole platform on this machine: the API and console, with embedded defaults (a
+/// master key generated into the data dir when none is given).
+pub async fn up(args: ServeArgs, engines: EngineRegistry) -> Result<(), ServeError> {
+    run(args, engines, true).await
 }
 
-/// Runs the platform API server until SIGINT or SIGTERM, then stops gracefully.
-pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
+/// Runs the platform API server until SIGINT or SIGTERM, then stops gracefully. `engines` are
+/// the chain engines this build offers. A master key must be given.
+pub async fn serve(args: ServeArgs, engines: EngineRegistry) -> Result<(), ServeError> {
+    run(args, engines, false).await
+}
+
+async fn run(args: ServeArgs, engines: EngineRegistry, embedded: bool) -> Result<(), ServeError> {
     let _lock = lock_data_dir(&args.data_dir)?;
-    let db = database::connect(&args.database_url()).await?;
+    let master = master_key(&args, embedded)?;
+    let db = database::Database::connect(&args.database_url()).await?;
     if let Some(admin) = service::account::ensure_platform_admin(&db).await? {
         // Printed once, to stdout, for the person starting the platform; only the hash is kept.
         println!("Platform admin created. Sign in with these credentials (shown only this once):");
@@ -82,8 +93,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
         println!("  password: {}", admin.password);
     }
     let metrics = Arc::new(metrics::Metrics::new()?);
+    let authorities = service::ca::Authorities::start(&db, master, metrics.clone()).await?;
+    tokio::spawn(upkeep(db.clone(), authorities.clone()));
     let state = http::AppState {
-        schema: graphql::build(db.clone(), metrics.clone()),
+        schema: graphql::build(
+            db.clone(),
+            Arc::new(engines),
+            authorities.clone(),
+            metrics.clone(),
+        ),
+        authorities,
         db: db.clone(),
         console: Arc::new(yuelu_web::Console::new()?),
         metrics,
@@ -108,6 +127,65 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServeError> {
     db.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Periodic work: CRLs re-signed before they go stale, the expiring-certificates gauge.
+async fn upkeep(db: database::Database, authorities: Arc<service::ca::Authorities>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        if let Err(e) = service::ca::refresh_crls(&db, &authorities).await {
+            tracing::warn!(error = %e, "refreshing CRLs");
+        }
+        if let Err(e) = authorities.count_expiring(&db).await {
+            tracing::warn!(error = %e, "counting expiring certificates");
+        }
+    }
+}
+
+/// The master key: from the environment, a file, or (embedded mode only) generated once into
+/// the data dir with a warning.
+fn master_key(args: &ServeArgs, embedded: bool) -> Result<yuelu_ca::MasterKey, ServeError> {
+    let bad = |e: yuelu_ca::CaError| ServeError::MasterKey(e.to_string());
+    if let Some(v) = &args.master_key {
+        return yuelu_ca::MasterKey::from_env_value(v).map_err(bad);
+    }
+    if let Some(path) = &args.master_key_file {
+        return yuelu_ca::MasterKey::from_file(path).map_err(bad);
+    }
+    if !embedded {
+        return Err(ServeError::MasterKey(
+            "none given: set --master-key-file (YUELU_MASTER_KEY_FILE) or YUELU_MASTER_KEY".into(),
+        ));
+    }
+    let path = args.data_dir.join("master.key");
+    if path.exists() {
+        return yuelu_ca::MasterKey::from_file(&path).map_err(bad);
+    }
+    let key = yuelu_ca::MasterKey::generate().map_err(bad)?;
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = File::options();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(&path).map_err(|source| ServeError::DataDir {
+        path: path.clone(),
+        source,
+    })?;
+    f.write_all(format!("{}\n", key.to_base64().as_str()).as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|source| ServeError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a master key for CA private keys in the data dir; production must supply \
+         its own with --master-key-file and keep it apart from the database"
+    );
+    Ok(key)
 }
 
 /// Creates the data directory and takes an exclusive lock on it for the life of the process.

@@ -1,7 +1,8 @@
 //! The service's own Prometheus metrics.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The registry and the metrics the API records.
@@ -16,6 +17,11 @@ pub struct Metrics {
     pub graphql_requests: IntCounterVec,
     /// GraphQL latency by operation.
     pub graphql_duration: HistogramVec,
+    /// When each active certificate ends, Unix seconds (as blackbox's
+    /// `probe_ssl_earliest_cert_expiry`): alert on `yuelu_certificate_expiry_seconds - time()`.
+    pub certificate_expiry: GaugeVec,
+    /// Active certificates ending within 30 days, per tenant: the "expiring soon" condition.
+    pub certificates_expiring: IntGaugeVec,
 }
 
 impl Metrics {
@@ -56,7 +62,23 @@ impl Metrics {
             Opts::new("yuelu_build_info", "Build information")
                 .const_label("version", env!("CARGO_PKG_VERSION")),
         )?;
+        let certificate_expiry = GaugeVec::new(
+            Opts::new(
+                "yuelu_certificate_expiry_seconds",
+                "When an active certificate stops being valid (Unix time, seconds)",
+            ),
+            &["tenant", "serial", "profile", "common_name"],
+        )?;
+        let certificates_expiring = IntGaugeVec::new(
+            Opts::new(
+                "yuelu_certificates_expiring_soon",
+                "Active certificates that expire within 30 days",
+            ),
+            &["tenant"],
+        )?;
         build_info.set(1);
+        registry.register(Box::new(certificate_expiry.clone()))?;
+        registry.register(Box::new(certificates_expiring.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(graphql_requests.clone()))?;
@@ -68,6 +90,8 @@ impl Metrics {
             http_duration,
             graphql_requests,
             graphql_duration,
+            certificate_expiry,
+            certificates_expiring,
         })
     }
 

@@ -12,9 +12,11 @@ pub mod binary;
 pub mod kube;
 pub mod platform;
 pub mod port;
+pub mod postgres;
 pub mod process;
 
 pub use binary::yuelu_bin;
 pub use platform::Platform;
 pub use port::free_port;
+pub use postgres::PgCluster;
 pub use process::{ChildGuard, ProcessError};

@@ -25,6 +25,16 @@ impl Platform {
         log: &Path,
         extra_args: &[&str],
     ) -> Result<Platform, ProcessError> {
+        Platform::start_with(data_dir, log, extra_args, &[])
+    }
+
+    /// Like [`Platform::start`], with extra environment (e.g. `DATABASE_URL`).
+    pub fn start_with(
+        data_dir: &Path,
+        log: &Path,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Platform, ProcessError> {
         let port = free_port();
         let mut cmd = Command::new(yuelu_bin());
         cmd.arg("up")
@@ -34,7 +44,8 @@ impl Platform {
             .arg(format!("127.0.0.1:{port}"))
             .args(extra_args)
             .env("YUELU_LOG", "info")
-            .env_remove("DATABASE_URL");
+            .env_remove("DATABASE_URL")
+            .envs(envs.iter().copied());
         let child = ChildGuard::spawn("yuelu up", cmd, log)?;
         child.wait_for_log("serving on http://", Duration::from_secs(60))?;
         let admin_password = child.log().lines().find_map(|l| {

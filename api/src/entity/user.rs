@@ -56,6 +56,19 @@ pub enum Relation {
     /// Sessions of the user.
     #[sea_orm(has_many = "super::session::Entity")]
     Session,
+    /// The user's tenant.
+    #[sea_orm(
+        belongs_to = "super::tenant::Entity",
+        from = "Column::TenantId",
+        to = "super::tenant::Column::Id"
+    )]
+    Tenant,
+}
+
+impl Related<super::tenant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tenant.def()
+    }
 }
 
 impl Related<super::session::Entity> for Entity {

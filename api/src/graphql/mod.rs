@@ -1,51 +1,67 @@
-//! The GraphQL schema. Resolvers check who asks, then call services; nothing else.
+//! The GraphQL schema. Resolvers take the request's [`Caller`], call a service, and map the
+//! result; authorization and audit happen in the services.
 
 mod account;
+mod audit;
+mod ca;
+mod network;
 mod observe;
+mod page;
+mod tenant;
 
+use crate::database::Database;
 use crate::metrics::Metrics;
-use crate::service::account::SessionToken;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
-use sea_orm::DatabaseConnection;
+use crate::service::ca::Authorities;
+use crate::service::caller::Caller;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use std::sync::Arc;
-
-pub use account::{SignInPayload, User};
+use yuelu_engine::EngineRegistry;
 
 /// Query root.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(account::AccountQuery, MetaQuery);
+pub struct QueryRoot(
+    account::AccountQuery,
+    tenant::TenantQuery,
+    network::NetworkQuery,
+    audit::AuditQuery,
+    ca::CaQuery,
+    MetaQuery,
+);
 
 /// Mutation root.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(account::AccountMutation);
+pub struct MutationRoot(
+    account::AccountMutation,
+    tenant::TenantMutation,
+    network::NetworkMutation,
+    ca::CaMutation,
+);
 
 /// The API's schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
-/// Most complex query accepted (fields count 1, lists multiply by their page size).
+/// Most complex query accepted (each field counts 1).
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-/// Who is asking: set per request from its bearer token.
-#[derive(Clone, Debug, Default)]
-pub struct Viewer {
-    /// The signed-in user and session, if any.
-    pub session: Option<(crate::entity::user::Model, crate::entity::session::Model)>,
-    /// The raw bearer token, if one came (even an invalid one).
-    pub token: Option<SessionToken>,
-}
-
-/// Builds the schema once; it is cloned into every HTTP worker.
-pub fn build(db: DatabaseConnection, metrics: Arc<Metrics>) -> ApiSchema {
+/// Builds the schema once; it is cloned into every HTTP worker. Requests carry a [`Caller`].
+pub fn build(
+    db: Database,
+    engines: Arc<EngineRegistry>,
+    authorities: Arc<Authorities>,
+    metrics: Arc<Metrics>,
+) -> ApiSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
     )
     .data(db)
+    .data(engines)
+    .data(authorities)
     .extension(observe::ObserveFactory(metrics))
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
@@ -61,6 +77,16 @@ pub fn sdl() -> String {
     )
     .finish()
     .sdl()
+}
+
+/// The request's database, engines and caller.
+fn parts<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Database, &'a Caller)> {
+    Ok((ctx.data::<Database>()?, ctx.data::<Caller>()?))
+}
+
+/// Parses an `ID` argument as a UUID, or `INVALID_INPUT` naming the argument.
+fn uuid_arg(field: &str, id: &async_graphql::ID) -> Result<uuid::Uuid, crate::ApiError> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| crate::ApiError::invalid(field, "not an id"))
 }
 
 /// Facts about the running service.

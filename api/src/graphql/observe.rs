@@ -1,6 +1,9 @@
-//! Per-request observation: metrics by operation and outcome, and a code on every error.
+//! Per-request observation: metrics by operation and outcome, a code on every error, and an
+//! audit entry for every failed mutation that no service recorded.
 
+use crate::database::Database;
 use crate::metrics::Metrics;
+use crate::service::{audit, caller::Caller};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextRequest, NextResolve, ResolveInfo,
 };
@@ -85,17 +88,34 @@ impl Extension for Observe {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if info.path_node.parent.is_none() {
-            let name = if info.is_for_introspection {
-                "__introspection"
-            } else {
-                info.name
-            };
-            self.root_fields
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(name.to_owned());
+        if info.path_node.parent.is_some() {
+            return next.run(ctx, info).await;
         }
-        next.run(ctx, info).await
+        let name = if info.is_for_introspection {
+            "__introspection"
+        } else {
+            info.name
+        };
+        self.root_fields
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
+        let mutation = info.parent_type == "Mutation";
+        let caller = ctx.data_opt::<Caller>();
+        let before = caller.map(Caller::recorded);
+        let action = info.name.to_owned();
+        let result = next.run(ctx, info).await;
+        if mutation
+            && let (Err(err), Some(caller), Some(db)) =
+                (&result, caller, ctx.data_opt::<Database>())
+            && Some(caller.recorded()) == before
+        {
+            let code = match err.extensions.as_ref().and_then(|e| e.get("code")) {
+                Some(Value::String(c)) => c.clone(),
+                _ => "INTERNAL".to_owned(),
+            };
+            audit::record_unattributed(db, caller, &action, &code).await;
+        }
+        result
     }
 }

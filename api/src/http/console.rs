@@ -4,10 +4,10 @@
 //! sign-in a double-submit cookie, after sign-in the session's own token.
 
 use super::AppState;
-use crate::entity::session::{self, SessionKind};
-use crate::entity::user;
+use crate::entity::session::SessionKind;
 use crate::error::ApiError;
-use crate::service::account::{self, SessionToken};
+use crate::service::account::{self, Authenticated, SecretToken};
+use crate::service::caller::{Actor, Caller};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -83,14 +83,11 @@ fn cookie<'a>(
 }
 
 /// The signed-in console session of a request, if any.
-async fn current(
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<Option<(user::Model, session::Model)>, ApiError> {
+async fn current(state: &AppState, req: &HttpRequest) -> Result<Option<Authenticated>, ApiError> {
     let Some(c) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let token = SessionToken::from_client(c.value());
+    let token = SecretToken::from_client(c.value());
     account::authenticate(&state.db, &token, SessionKind::Console, chrono::Utc::now()).await
 }
 
@@ -161,8 +158,10 @@ async fn signin_submit(
             &form.username,
         );
     }
+    let caller = Caller::anonymous(super::request_id_of(&req));
     match account::sign_in(
         &state.db,
+        &caller,
         &form.username,
         &form.password,
         SessionKind::Console,
@@ -208,8 +207,13 @@ async fn signout(
     form: web::Form<SignOutForm>,
 ) -> HttpResponse {
     match current(&state, &req).await {
-        Ok(Some((_, s))) if same(&form.csrf, &s.csrf_token) => {
-            if account::sign_out(&state.db, s.id).await.is_err() {
+        Ok(Some(Authenticated {
+            user,
+            session: Some(s),
+        })) if same(&form.csrf, &s.csrf_token) => {
+            let caller =
+                Caller::signed_in(Actor::of(&user, Some(s.id)), super::request_id_of(&req));
+            if account::sign_out(&state.db, &caller).await.is_err() {
                 return HttpResponse::InternalServerError().body("internal error");
             }
             let mut res = redirect(format!("/?lang={}", lang(&q)));
@@ -233,7 +237,10 @@ async fn overview(
     q: web::Query<LangQuery>,
 ) -> HttpResponse {
     match current(&state, &req).await {
-        Ok(Some((u, s))) => html(
+        Ok(Some(Authenticated {
+            user: u,
+            session: Some(s),
+        })) => html(
             &state,
             StatusCode::OK,
             "console",
@@ -243,7 +250,7 @@ async fn overview(
                 "user": {"username": u.username, "role": u.role.as_str()},
             }),
         ),
-        Ok(None) => redirect(format!("/signin?lang={}", lang(&q))),
+        Ok(_) => redirect(format!("/signin?lang={}", lang(&q))),
         Err(_) => HttpResponse::InternalServerError().body("internal error"),
     }
 }

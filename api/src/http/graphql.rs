@@ -2,8 +2,8 @@
 
 use super::AppState;
 use crate::entity::session::SessionKind;
-use crate::graphql::Viewer;
-use crate::service::account::{self, SessionToken};
+use crate::service::account::{self, SecretToken};
+use crate::service::caller::{Actor, Caller};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
@@ -18,12 +18,12 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The bearer token of a request, if it carries one.
-pub(super) fn bearer(req: &HttpRequest) -> Option<SessionToken> {
+pub(super) fn bearer(req: &HttpRequest) -> Option<SecretToken> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
-        .then(|| SessionToken::from_client(token))
+        .then(|| SecretToken::from_client(token))
 }
 
 async fn execute(
@@ -31,12 +31,13 @@ async fn execute(
     req: HttpRequest,
     gql: GraphQLRequest,
 ) -> GraphQLResponse {
-    let token = bearer(&req);
-    let session = match &token {
+    let request_id = super::request_id_of(&req);
+    let actor = match bearer(&req) {
         Some(t) => {
-            match account::authenticate(&state.db, t, SessionKind::Bearer, chrono::Utc::now()).await
+            match account::authenticate(&state.db, &t, SessionKind::Bearer, chrono::Utc::now())
+                .await
             {
-                Ok(s) => s,
+                Ok(found) => found.map(|a| Actor::of(&a.user, a.session.map(|s| s.id))),
                 Err(e) => {
                     use async_graphql::ErrorExtensions;
                     let err = e.extend().into_server_error(async_graphql::Pos::default());
@@ -46,10 +47,10 @@ async fn execute(
         }
         None => None,
     };
-    let viewer = Viewer { session, token };
+    let caller = Caller::new(actor, request_id);
     state
         .schema
-        .execute(gql.into_inner().data(viewer))
+        .execute(gql.into_inner().data(caller))
         .await
         .into()
 }

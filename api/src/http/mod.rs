@@ -1,15 +1,20 @@
 //! The HTTP server: console pages, `/graphql`, health, readiness and metrics.
 
+mod ca;
 mod console;
 mod graphql;
 mod metrics;
 
 pub use crate::metrics::Metrics;
 
+use crate::database::Database;
 use crate::graphql::ApiSchema;
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpResponse, HttpServer, middleware, web};
-use sea_orm::DatabaseConnection;
+use crate::service::caller::RequestId;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, middleware, web};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use yuelu_web::Console;
@@ -18,9 +23,11 @@ use yuelu_web::Console;
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
-    pub db: DatabaseConnection,
+    pub db: Database,
     /// The GraphQL schema.
     pub schema: ApiSchema,
+    /// The certificate authorities.
+    pub authorities: Arc<crate::service::ca::Authorities>,
     /// The console renderer.
     pub console: Arc<Console>,
     /// The service's metrics.
@@ -35,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics::serve))
         .configure(graphql::routes)
+        .configure(ca::routes)
         .configure(console::routes);
 }
 
@@ -55,6 +63,7 @@ pub fn app(
         .app_data(web::Data::new(state))
         .app_data(web::FormConfig::default().limit(64 * 1024))
         .wrap(metrics::Middleware(metrics))
+        .wrap(middleware::from_fn(request_id))
         .wrap(
             middleware::DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))
@@ -104,7 +113,7 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.ping().await {
+    match state.db.conn().ping().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body("ready\n"),
@@ -115,4 +124,29 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .body("database unreachable\n")
         }
     }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (the client's `X-Request-Id` when well formed) and echoes it in
+/// the response, so a user's report can be matched to audit entries and logs.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = RequestId::from_header(req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+    req.extensions_mut().insert(id.clone());
+    let mut res = next.call(req).await?;
+    if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+/// The id [`request_id`] gave this request.
+pub(crate) fn request_id_of(req: &HttpRequest) -> RequestId {
+    req.extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(RequestId::generate)
 }

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-mod m20261126_000001_accounts;
+mod m20261126_000001_platform;
 
 /// All migrations, in order.
 #[derive(Debug)]
@@ -11,6 +11,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_accounts::Migration)]
+        vec![Box::new(m20261126_000001_platform::Migration)]
     }
 }

@@ -1,0 +1,691 @@
+//! The replicated state and the deterministic execution of a block's transactions.
+//!
+//! Every accepted state change appends one leaf to the state log; the log's RFC 6962 root is
+//! the block's state root. A notarization's inclusion proof is its leaf's audit path.
+
+use crate::block::RawTx;
+use crate::merkle::{self, Frontier, Hash, NodeKey};
+use crate::tx::{TxBody, TxError, TxId, TxKind, admin_quorum};
+use crate::verify::Signer;
+use borsh::{BorshDeserialize, BorshSerialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use yuelu_engine::{ChainId, NodeIdentity, NodeName, NodeRole};
+
+/// What happened to a committed transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Receipt {
+    /// Block height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// `OK`, or the stable error code of why it changed nothing.
+    pub code: String,
+    /// Human-readable detail for failures.
+    pub message: String,
+    /// The state-log leaf it appended, if it changed state.
+    pub leaf: Option<u64>,
+    /// The transaction's kind.
+    pub kind: String,
+}
+
+/// A notarization.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct NotaryRecord {
+    /// The notarizing transaction.
+    pub tx_id: [u8; 32],
+    /// Block height.
+    pub height: u64,
+    /// State-log leaf index.
+    pub leaf: u64,
+    /// Who notarized (certificate subject).
+    pub signer: String,
+    /// SHA-256 of the signer's public key info.
+    pub signer_id: [u8; 32],
+    /// Metadata, JSON text.
+    pub metadata: String,
+    /// Block time, Unix ms.
+    pub time_unix_ms: u64,
+}
+
+/// One event in an item's history.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct TraceRecord {
+    /// The transaction.
+    pub tx_id: [u8; 32],
+    /// Block height.
+    pub height: u64,
+    /// State-log leaf index.
+    pub leaf: u64,
+    /// Position in the item's history, from 0.
+    pub seq: u64,
+    /// The event, JSON text.
+    pub event: String,
+    /// Who appended it.
+    pub signer: String,
+    /// Block time, Unix ms.
+    pub time_unix_ms: u64,
+}
+
+/// A key's current value.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct KvRecord {
+    /// The value.
+    pub value: String,
+    /// The transaction that set it.
+    pub tx_id: [u8; 32],
+    /// Block height.
+    pub height: u64,
+    /// How many times the key was set.
+    pub version: u64,
+}
+
+/// Leaf data of a notarization. Public so that anyone can recompute the leaf of a proof:
+/// `"yuelu/notarize/v1" 0x00 | len(hash) as u8 | hash | tx id (32) | signer id (32)`.
+pub fn notarize_leaf(hash: &[u8], tx_id: &[u8; 32], signer_id: &[u8; 32]) -> Vec<u8> {
+    let mut d = b"yuelu/notarize/v1\0".to_vec();
+    d.push(hash.len() as u8);
+    d.extend_from_slice(hash);
+    d.extend_from_slice(tx_id);
+    d.extend_from_slice(signer_id);
+    d
+}
+
+fn trace_leaf(item: &str, seq: u64, tx_id: &[u8; 32], event: &str) -> Vec<u8> {
+    let mut d = b"yuelu/trace/v1\0".to_vec();
+    d.extend_from_slice(&(item.len() as u32).to_be_bytes());
+    d.extend_from_slice(item.as_bytes());
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(tx_id);
+    d.extend_from_slice(&Sha256::digest(event.as_bytes()));
+    d
+}
+
+fn put_leaf(ns: &str, key: &str, value: &str, tx_id: &[u8; 32]) -> Vec<u8> {
+    let mut d = b"yuelu/put/v1\0".to_vec();
+    for part in [ns, key] {
+        d.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        d.extend_from_slice(part.as_bytes());
+    }
+    d.extend_from_slice(&Sha256::digest(value.as_bytes()));
+    d.extend_from_slice(tx_id);
+    d
+}
+
+fn governance_leaf(tx_id: &[u8; 32]) -> Vec<u8> {
+    let mut d = b"yuelu/governance/v1\0".to_vec();
+    d.extend_from_slice(tx_id);
+    d
+}
+
+/// The key of a (signer, nonce) pair in the nonce table.
+pub fn nonce_key(signer: &[u8; 32], nonce: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(signer);
+    k[32..].copy_from_slice(&nonce.to_be_bytes());
+    k
+}
+
+/// The key of a (namespace, key) pair in the key-value table.
+pub fn kv_key(ns: &str, key: &str) -> Vec<u8> {
+    let mut k = ns.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The registered nodes: who may connect, and who votes. Part of the replicated state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registry {
+    /// Registered nodes by name.
+    pub nodes: BTreeMap<NodeName, NodeIdentity>,
+    /// Peer ids removed by governance: refused even if a local config still lists them.
+    pub revoked: BTreeSet<String>,
+    /// Names removed by governance. Observers are registered by the plan (each node's
+    /// config), not at genesis, so removing one revokes its name there.
+    pub revoked_names: BTreeSet<NodeName>,
+}
+
+impl Registry {
+    /// The registry at genesis.
+    pub fn from_genesis(validators: &[NodeIdentity]) -> Registry {
+        Registry {
+            nodes: validators
+                .iter()
+                .map(|v| (v.node.clone(), v.clone()))
+                .collect(),
+            revoked: BTreeSet::new(),
+            revoked_names: BTreeSet::new(),
+        }
+    }
+
+    /// Validators, sorted by name.
+    pub fn validators(&self) -> impl Iterator<Item = &NodeIdentity> {
+        self.nodes
+            .values()
+            .filter(|n| n.role == NodeRole::Validator && n.voting_power > 0)
+    }
+
+    /// Organisations running validators: the members whose admins govern.
+    pub fn member_orgs(&self) -> BTreeSet<String> {
+        self.validators().map(|n| n.org.to_string()).collect()
+    }
+
+    /// Applies a governance change, or explains why it cannot apply.
+    fn apply(&mut self, add: &[NodeIdentity], remove: &[NodeName]) -> Result<(), TxError> {
+        let mut next = self.clone();
+        for r in remove {
+            if next.revoked_names.contains(r) {
+                return Err(TxError::Governance(format!("{r} is already removed")));
+            }
+            if let Some(gone) = next.nodes.remove(r) {
+                next.revoked.insert(gone.peer_id.0.clone());
+            }
+            next.revoked_names.insert(r.clone());
+        }
+        for a in add {
+            if next.nodes.contains_key(&a.node) {
+                return Err(TxError::Governance(format!(
+                    "{} is already registered",
+                    a.node
+                )));
+            }
+            if next.revoked.contains(&a.peer_id.0) {
+                return Err(TxError::Governance(format!(
+                    "{} uses a revoked key; register a new key",
+                    a.node
+                )));
+            }
+            next.revoked_names.remove(&a.node);
+            next.nodes.insert(a.node.clone(), a.clone());
+        }
+        let all: Vec<NodeIdentity> = next.nodes.values().cloned().collect();
+        crate::genesis::check_identities(&all, false)
+            .map_err(|e| TxError::Governance(e.to_string()))?;
+        if next.validators().next().is_none() {
+            return Err(TxError::Governance(
+                "the last validator cannot be removed".into(),
+            ));
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+/// Read access to the committed state that execution needs.
+pub trait StateView {
+    /// Whether a transaction with this id took effect (a failed one may be submitted again).
+    fn tx_committed(&self, id: &TxId) -> Result<bool, String>;
+    /// Whether a (signer, nonce) pair is used.
+    fn nonce_used(&self, key: &[u8; 40]) -> Result<bool, String>;
+    /// Whether a hash is notarized.
+    fn notarized(&self, hash: &[u8]) -> Result<bool, String>;
+    /// Length of an item's history.
+    fn trace_len(&self, item: &str) -> Result<u64, String>;
+    /// Current version of a key (0 if never set).
+    fn kv_version(&self, key: &[u8]) -> Result<u64, String>;
+}
+
+/// A transaction with its checked signers, ready to execute.
+#[derive(Clone, Debug)]
+pub struct CheckedTx {
+    /// The transaction.
+    pub raw: RawTx,
+    /// Its id.
+    pub id: TxId,
+    /// Signers, in signature order (already verified).
+    pub signers: Vec<Arc<Signer>>,
+}
+
+/// The result of executing a block: everything to write when it commits.
+#[derive(Clone, Debug, Default)]
+pub struct Executed {
+    /// Receipts, in block order.
+    pub receipts: Vec<(TxId, Receipt)>,
+    /// Used nonces.
+    pub nonces: Vec<([u8; 40], TxId)>,
+    /// New notarizations by hash.
+    pub notary: Vec<(Vec<u8>, NotaryRecord)>,
+    /// New trace events by (item, seq).
+    pub traces: Vec<(String, TraceRecord)>,
+    /// New item history lengths.
+    pub trace_lens: HashMap<String, u64>,
+    /// Key-value writes.
+    pub kv: Vec<(Vec<u8>, KvRecord)>,
+    /// New Merkle nodes.
+    pub nodes: Vec<(NodeKey, Hash)>,
+    /// The state log after the block.
+    pub frontier: Frontier,
+    /// The registry after the block, if governance changed it.
+    pub registry: Option<Registry>,
+}
+
+impl Executed {
+    /// The state root after the block.
+    pub fn state_root(&self) -> Hash {
+        self.frontier.root()
+    }
+}
+
+/// Executes a block's transactions on top of the committed state. Deterministic: the same
+/// state, block time and transactions give the same result on every node. A transaction that
+/// cannot apply (replayed nonce, hash already notarized, expired certificate...) gets a failed
+/// receipt and changes nothing.
+pub fn execute<V: StateView>(
+    view: &V,
+    chain: &ChainId,
+    registry: &Registry,
+    frontier: &Frontier,
+    height: u64,
+    time_unix_ms: u64,
+    txs: &[CheckedTx],
+) -> Result<Executed, String> {
+    let mut out = Executed {
+        frontier: frontier.clone(),
+        ..Executed::default()
+    };
+    let mut seen_ids = HashSet::new();
+    let mut seen_nonces = HashSet::new();
+    let mut seen_hashes = HashSet::new();
+    let mut kv_versions: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut reg = registry.clone();
+    let mut reg_changed = false;
+    for (index, tx) in txs.iter().enumerate() {
+        let index = u32::try_from(index).map_err(|e| e.to_string())?;
+        let body = TxBody::parse(&tx.raw.body, chain);
+        let kind = body
+            .as_ref()
+            .map(|b| b.kind.name().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        let result = apply_one(
+            view,
+            body,
+            &mut reg,
+            &mut out,
+            &mut seen_ids,
+            &mut seen_nonces,
+            &mut seen_hashes,
+            &mut kv_versions,
+            height,
+            time_unix_ms,
+            tx,
+        )?;
+        let receipt = match result {
+            Ok((leaf_data, governance)) => {
+                reg_changed |= governance;
+                let leaf = out.frontier.size();
+                out.nodes
+                    .extend(out.frontier.push(merkle::leaf_hash(&leaf_data)));
+                Receipt {
+                    height,
+                    index,
+                    code: "OK".into(),
+                    message: String::new(),
+                    leaf: Some(leaf),
+                    kind,
+                }
+            }
+            Err(e) => Receipt {
+                height,
+                index,
+                code: e.code().into(),
+                message: e.to_string(),
+                leaf: None,
+                kind,
+            },
+        };
+        // A duplicate within the block has no receipt of its own: the first one's stands.
+        if seen_ids.insert(tx.id) {
+            out.receipts.push((tx.id, receipt));
+        }
+    }
+    if reg_changed {
+        out.registry = Some(reg);
+    }
+    Ok(out)
+}
+
+type Applied = Result<(Vec<u8>, bool), TxError>;
+
+#[allow(clippy::too_many_arguments)]
+fn apply_one<V: StateView>(
+    view: &V,
+    body: Result<TxBody, TxError>,
+    reg: &mut Registry,
+    out: &mut Executed,
+    seen_ids: &mut HashSet<TxId>,
+    seen_nonces: &mut HashSet<[u8; 40]>,
+    seen_hashes: &mut HashSet<Vec<u8>>,
+    kv_versions: &mut HashMap<Vec<u8>, u64>,
+    height: u64,
+    time: u64,
+    tx: &CheckedTx,
+) -> Result<Applied, String> {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(e)),
+    };
+    if seen_ids.contains(&tx.id) || view.tx_committed(&tx.id)? {
+        return Ok(Err(TxError::Duplicate(tx.id.to_string())));
+    }
+    let Some(first) = tx.signers.first() else {
+        return Ok(Err(TxError::Malformed("no signature".into())));
+    };
+    for s in &tx.signers {
+        if !s.valid_at(time) {
+            return Ok(Err(TxError::CertificateUntrusted(format!(
+                "certificate of {} is not valid at the block time",
+                s.subject
+            ))));
+        }
+    }
+    let nk = nonce_key(&first.id, body.nonce);
+    if seen_nonces.contains(&nk) || view.nonce_used(&nk)? {
+        return Ok(Err(TxError::NonceReplayed { nonce: body.nonce }));
+    }
+    let tx_id = tx.id.0;
+    let (leaf, governance) = match &body.kind {
+        TxKind::Governance { .. } if tx.signers.len() > 1 || first.admin => {
+            match governance(reg, &body.kind, &tx.signers) {
+                Ok(()) => (governance_leaf(&tx_id), true),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        TxKind::Governance { .. } => {
+            return Ok(Err(TxError::Governance(
+                "must be signed by member admins".into(),
+            )));
+        }
+        _ if tx.signers.len() != 1 => {
+            return Ok(Err(TxError::Malformed(
+                "ordinary transactions carry exactly one signature".into(),
+            )));
+        }
+        TxKind::Notarize { hash, metadata } => {
+            let bytes = hex::decode(hash).map_err(|e| e.to_string())?;
+            if seen_hashes.contains(&bytes) || view.notarized(&bytes)? {
+                return Ok(Err(TxError::AlreadyNotarized(hash.clone())));
+            }
+            let leaf = out.frontier.size();
+            out.notary.push((
+                bytes.clone(),
+                NotaryRecord {
+                    tx_id,
+                    height,
+                    leaf,
+                    signer: first.subject.clone(),
+                    signer_id: first.id,
+                    metadata: serde_json::Value::Object(metadata.clone()).to_string(),
+                    time_unix_ms: time,
+                },
+            ));
+            seen_hashes.insert(bytes.clone());
+            (notarize_leaf(&bytes, &tx_id, &first.id), false)
+        }
+        TxKind::Trace { item, event } => {
+            let seq = match out.trace_lens.get(item) {
+                Some(n) => *n,
+                None => view.trace_len(item)?,
+            };
+            let event = event.to_string();
+            out.traces.push((
+                item.clone(),
+                TraceRecord {
+                    tx_id,
+                    height,
+                    leaf: out.frontier.size(),
+                    seq,
+                    event: event.clone(),
+                    signer: first.subject.clone(),
+                    time_unix_ms: time,
+                },
+            ));
+            out.trace_lens.insert(item.clone(), seq + 1);
+            (trace_leaf(item, seq, &tx_id, &event), false)
+        }
+        TxKind::Put {
+            namespace,
+            key,
+            value,
+        } => {
+            let k = kv_key(namespace, key);
+            let version = match kv_versions.get(&k) {
+                Some(v) => *v,
+                None => view.kv_version(&k)?,
+            } + 1;
+            kv_versions.insert(k.clone(), version);
+            out.kv.push((
+                k,
+                KvRecord {
+                    value: value.clone(),
+                    tx_id,
+                    height,
+                    version,
+                },
+            ));
+            (put_leaf(namespace, key, value, &tx_id), false)
+        }
+    };
+    seen_nonces.insert(nk);
+    out.nonces.push((nk, tx.id));
+    Ok(Ok((leaf, governance)))
+}
+
+/// Checks approvals and applies a governance change to `reg`.
+fn governance(reg: &mut Registry, kind: &TxKind, signers: &[Arc<Signer>]) -> Result<(), TxError> {
+    let TxKind::Governance { add, remove } = kind else {
+        return Err(TxError::Governance("not a governance transaction".into()));
+    };
+    let members = reg.member_orgs();
+    let approving: BTreeSet<&String> = signers
+        .iter()
+        .filter(|s| s.admin)
+        .filter_map(|s| s.org.as_ref())
+        .filter(|o| members.contains(*o))
+        .collect();
+    let need = admin_quorum(members.len());
+    if approving.len() < need {
+        return Err(TxError::Governance(format!(
+            "approved by admins of {} member organisations, {need} needed",
+            approving.len()
+        )));
+    }
+    reg.apply(add, remove)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::NodeKey;
+    use yuelu_engine::OrgName;
+
+    #[derive(Default)]
+    struct Empty;
+    impl StateView for Empty {
+        fn tx_committed(&self, _: &TxId) -> Result<bool, String> {
+            Ok(false)
+        }
+        fn nonce_used(&self, _: &[u8; 40]) -> Result<bool, String> {
+            Ok(false)
+        }
+        fn notarized(&self, _: &[u8]) -> Result<bool, String> {
+            Ok(false)
+        }
+        fn trace_len(&self, _: &str) -> Result<u64, String> {
+            Ok(0)
+        }
+        fn kv_version(&self, _: &[u8]) -> Result<u64, String> {
+            Ok(0)
+        }
+    }
+
+    fn signer(n: u8, org: &str, admin: bool) -> Arc<Signer> {
+        Arc::new(Signer {
+            kind: crate::verify::KeyKind::P256,
+            id: [n; 32],
+            point: vec![],
+            org: Some(org.into()),
+            admin,
+            subject: format!("CN=s{n},O={org}"),
+            not_before: 0,
+            not_after: i64::MAX,
+        })
+    }
+
+    fn tx(body: &str, signers: Vec<Arc<Signer>>) -> CheckedTx {
+        let raw = RawTx {
+            body: body.into(),
+            signatures: signers.iter().map(|_| (vec![], vec![])).collect(),
+        };
+        CheckedTx {
+            id: raw.id(),
+            raw,
+            signers,
+        }
+    }
+
+    fn identity(name: &str, org: &str, role: NodeRole) -> NodeIdentity {
+        let k = NodeKey::generate();
+        NodeIdentity {
+            node: NodeName::new(name).unwrap(),
+            org: OrgName::new(org).unwrap(),
+            role,
+            consensus_key: k.public_key(),
+            peer_id: k.peer_id().unwrap(),
+            voting_power: if role == NodeRole::Validator { 1 } else { 0 },
+        }
+    }
+
+    const H: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    #[test]
+    fn replays_and_double_notarizations_fail_without_changing_state() {
+        let chain = ChainId::new("c").unwrap();
+        let a = signer(1, "org-a", false);
+        let notarize = |nonce: u64| {
+            format!(r#"{{"chainId":"c","nonce":{nonce},"kind":"notarize","hash":"{H}"}}"#)
+        };
+        let put = r#"{"chainId":"c","nonce":1,"kind":"put","namespace":"n","key":"k","value":"v"}"#;
+        let txs = vec![
+            tx(&notarize(1), vec![a.clone()]),
+            tx(put, vec![a.clone()]), // same signer and nonce: replay
+            tx(&notarize(2), vec![a.clone()]), // same hash again
+            tx(&notarize(1), vec![a.clone()]), // exact duplicate
+            tx(
+                r#"{"chainId":"c","nonce":3,"kind":"trace","item":"i","event":{"e":1}}"#,
+                vec![a.clone()],
+            ),
+            tx(
+                r#"{"chainId":"c","nonce":4,"kind":"trace","item":"i","event":{"e":2}}"#,
+                vec![a.clone()],
+            ),
+        ];
+        let ex = execute(
+            &Empty,
+            &chain,
+            &Registry::default(),
+            &Frontier::default(),
+            1,
+            0,
+            &txs,
+        )
+        .unwrap();
+        let codes: Vec<&str> = ex.receipts.iter().map(|(_, r)| r.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            ["OK", "NONCE_REPLAYED", "ALREADY_NOTARIZED", "OK", "OK"]
+        );
+        assert_eq!(ex.frontier.size(), 3);
+        assert_eq!(ex.notary.len(), 1);
+        assert_eq!(
+            ex.traces.iter().map(|(_, t)| t.seq).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(ex.kv.is_empty());
+        // Deterministic.
+        let again = execute(
+            &Empty,
+            &chain,
+            &Registry::default(),
+            &Frontier::default(),
+            1,
+            0,
+            &txs,
+        )
+        .unwrap();
+        assert_eq!(again.state_root(), ex.state_root());
+        assert_eq!(ex.notary[0].1.leaf, 0);
+    }
+
+    #[test]
+    fn governance_needs_a_quorum_of_member_admins() {
+        let chain = ChainId::new("c").unwrap();
+        let reg = Registry::from_genesis(&[
+            identity("v0", "org-a", NodeRole::Validator),
+            identity("v1", "org-b", NodeRole::Validator),
+            identity("v2", "org-c", NodeRole::Validator),
+        ]);
+        let newcomer = identity("v3", "org-c", NodeRole::Validator);
+        let body = serde_json::json!({
+            "chainId": "c", "nonce": 7, "kind": "governance",
+            "add": [newcomer], "remove": ["v0"],
+        })
+        .to_string();
+        let run = |signers: Vec<Arc<Signer>>| {
+            execute(
+                &Empty,
+                &chain,
+                &reg,
+                &Frontier::default(),
+                1,
+                0,
+                &[tx(&body, signers)],
+            )
+            .unwrap()
+        };
+        // Three member orgs: three approvals needed (more than two thirds).
+        let two = run(vec![signer(1, "org-a", true), signer(2, "org-b", true)]);
+        assert_eq!(two.receipts[0].1.code, "GOVERNANCE_REJECTED");
+        assert!(two.registry.is_none());
+        // Admins of the same org, or non-admins, or strangers do not count twice.
+        let padded = run(vec![
+            signer(1, "org-a", true),
+            signer(2, "org-b", true),
+            signer(3, "org-b", true),
+            signer(4, "org-c", false),
+            signer(5, "org-x", true),
+        ]);
+        assert_eq!(padded.receipts[0].1.code, "GOVERNANCE_REJECTED");
+        let ok = run(vec![
+            signer(1, "org-a", true),
+            signer(2, "org-b", true),
+            signer(3, "org-c", true),
+        ]);
+        assert_eq!(ok.receipts[0].1.code, "OK");
+        let after = ok.registry.unwrap();
+        let names: Vec<_> = after.validators().map(|v| v.node.as_str()).collect();
+        assert_eq!(names, ["v1", "v2", "v3"]);
+        assert_eq!(after.revoked.len(), 1);
+        assert!(after.revoked_names.iter().any(|n| n.as_str() == "v0"));
+        // Removing twice is refused.
+        let twice = execute(
+            &Empty,
+            &chain,
+            &after,
+            &Frontier::default(),
+            2,
+            0,
+            &[tx(
+                &body,
+                vec![
+                    signer(1, "org-a", true),
+                    signer(2, "org-b", true),
+                    signer(3, "org-c", true),
+                ],
+            )],
+        )
+        .unwrap();
+        assert_eq!(twice.receipts[0].1.code, "GOVERNANCE_REJECTED");
+    }
+}
