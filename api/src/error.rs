@@ -8,6 +8,10 @@ pub enum ApiError {
     /// No valid credentials came with the request.
     #[error("sign in first")]
     Unauthenticated,
+    /// A machine credential (an enrollment token) is unknown, expired or revoked; the message
+    /// says which kind, for whoever configures it.
+    #[error("{0}")]
+    BadToken(&'static str),
     /// The caller may not do this.
     #[error("not allowed: {0}")]
     Forbidden(String),
@@ -48,7 +52,7 @@ impl ApiError {
     /// The stable code (`extensions.code` in GraphQL answers).
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Unauthenticated | ApiError::BadToken(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::InvalidInput { .. } => "INVALID_INPUT",

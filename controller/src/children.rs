@@ -40,9 +40,9 @@ use yuelu_engine::{
 pub const NODE_HOME: &str = "/var/lib/yuelu/node";
 /// Annotation on a role's certificate Secret: what each certificate is (JSON).
 pub const ANNOTATION_CERTIFICATES: &str = "yuelu.io/certificates";
-/// Key, in the `<member>-ca-bundle` ConfigMap, of the CAs that issued this member's
-/// certificates (beside `ca.pem`, what its nodes trust: these and every peer's).
-pub const ISSUER_BUNDLE_KEY: &str = "issuer.pem";
+/// Key, in a role's certificate Secret, of the CAs that issued its certificates: kept with
+/// the certificates so that both are always read back together.
+pub const ISSUER_BUNDLE_KEY: &str = "issuer-ca.pem";
 /// The environment variable holding the pod (= node) name.
 pub const POD_NAME_ENV: &str = "POD_NAME";
 
@@ -194,6 +194,16 @@ pub fn read_certificates(secret: &Secret) -> Certificates {
     out
 }
 
+/// The CA bundle a role's certificate Secret records for its certificates, if any.
+pub fn read_issuer_bundle(secret: &Secret) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(ISSUER_BUNDLE_KEY)
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .filter(|b| !b.is_empty())
+}
+
 /// Everything the build step reads.
 #[derive(Clone, Copy, Debug)]
 pub struct BuildInput<'a> {
@@ -274,11 +284,13 @@ impl MemberChildren {
     /// Every child, in apply order (configuration before the StatefulSets that mount it).
     pub fn into_desired(self, pdb: PdbApi) -> Result<Vec<DesiredChild>, BuildError> {
         let mut out = Vec::new();
-        for cm in &self.config_maps {
-            out.push(DesiredChild::typed(cm)?);
-        }
+        // Certificates first: once issued they must be recorded before anything else can
+        // fail, or the next attempt would issue (and spend enrollment-token uses) again.
         for s in &self.secrets {
             out.push(DesiredChild::typed(s)?);
+        }
+        for cm in &self.config_maps {
+            out.push(DesiredChild::typed(cm)?);
         }
         out.push(DesiredChild::typed(&self.service)?);
         out.push(DesiredChild::typed(&self.network_policy)?);
@@ -582,6 +594,12 @@ pub fn build(input: &BuildInput<'_>) -> Result<MemberChildren, BuildError> {
                 );
                 cert_meta.insert(format!("{node}/{}", need.name), cert.clone());
             }
+        }
+        if !cert_data.is_empty() && !input.issuer_bundle.is_empty() {
+            cert_data.insert(
+                ISSUER_BUNDLE_KEY.to_owned(),
+                ByteString(input.issuer_bundle.as_bytes().to_vec()),
+            );
         }
         let config_name = labels::role_config(&name, role);
         let certs_name = labels::role_certificates(&name, role);

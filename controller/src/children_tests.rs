@@ -284,8 +284,13 @@ fn four_validators_build_one_statefulset_and_its_configuration() {
     // Certificates: one Secret per role, with what each certificate is.
     assert_eq!(c.secrets.len(), 1);
     let certs = &c.secrets[0];
-    assert_eq!(certs.data.as_ref().unwrap().len(), 4);
+    // Four certificates and the bundle of the CAs that issued them, read back together.
+    assert_eq!(certs.data.as_ref().unwrap().len(), 5);
     assert_eq!(read_certificates(certs).len(), 4);
+    assert_eq!(
+        read_issuer_bundle(certs).as_deref(),
+        Some("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n")
+    );
 
     // Headless Service, NetworkPolicy, PodDisruptionBudget.
     let svc = c.service.spec.as_ref().unwrap();
@@ -362,12 +367,12 @@ fn the_build_is_deterministic_and_config_changes_roll_the_pods() {
     assert_eq!(
         kinds,
         vec![
-            "ConfigMap",
-            "ConfigMap",
-            "ConfigMap",
-            "ConfigMap",
             "Secret",
             "Secret",
+            "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
             "Service",
             "NetworkPolicy",
             "PodDisruptionBudget",

@@ -56,9 +56,10 @@ pub const COMPONENT_NETWORKING: &str = "networking";
 /// Longest member name: node names `<member>-validator-NN` must stay DNS labels (63).
 pub const MAX_MEMBER_NAME: usize = 63 - "-validator-".len() - 2;
 
-/// The genesis ConfigMap of a network, in the network's namespace.
+/// The genesis ConfigMap of a network, in the network's namespace. Distinct from a member's
+/// copy (`<member>-genesis`) even when a network and a member share a name and namespace.
 pub fn network_genesis(network: &str) -> String {
-    format!("{network}-genesis")
+    format!("{network}-network-genesis")
 }
 
 /// The member's copy of the genesis, in the member's namespace (pods mount only their own
@@ -170,6 +171,12 @@ pub fn shared_key(path: &str) -> String {
 mod tests {
     use super::*;
     use yuelu_engine::NodeName;
+
+    #[test]
+    fn a_network_and_a_member_of_one_name_own_different_config_maps() {
+        // Both live in one namespace in the single-organisation example.
+        assert_ne!(network_genesis("demo"), member_genesis("demo"));
+    }
 
     #[test]
     fn longest_member_names_still_make_dns_label_node_names() {

@@ -214,3 +214,33 @@ pub enum ControllerError {
 pub fn crd_yaml() -> Result<String, ControllerError> {
     crd::crd_yaml()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn one_issuer_at_a_time_and_validities_the_platform_accepts() {
+        let ok = Cli::try_parse_from(["c", "--platform-url", "https://yuelu.example.cn"]).unwrap();
+        assert_eq!(
+            ok.args.platform_url.as_deref(),
+            Some("https://yuelu.example.cn")
+        );
+        assert!(!ok.args.dev_issuer);
+        for bad in [
+            &["c", "--platform-url", "https://x", "--dev-issuer"][..],
+            &["c", "--platform-ca-file", "/ca.pem"],
+            &["c", "--dev-issuer", "--certificate-days", "826"],
+            &["c", "--dev-issuer", "--certificate-days", "0"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+    }
+}

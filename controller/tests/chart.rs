@@ -45,6 +45,12 @@ async fn chart_lints_renders_and_validates_on_the_apiserver() {
             "--set",
             "replicaCount=3",
         ],
+        vec![
+            "--set",
+            "controller.platform.url=https://yuelu.example.cn",
+            "--set",
+            "controller.platform.caConfigMap.name=platform-ca",
+        ],
     ] {
         let rendered = helm_template(&values);
         for kind in [
@@ -70,6 +76,36 @@ async fn chart_lints_renders_and_validates_on_the_apiserver() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    let platform = helm_template(&[
+        "--set",
+        "controller.platform.url=https://yuelu.example.cn",
+        "--set",
+        "controller.platform.caConfigMap.name=platform-ca",
+    ]);
+    for want in [
+        "name: YUELU_CONTROLLER_PLATFORM_URL",
+        "value: \"https://yuelu.example.cn\"",
+        "value: /etc/yuelu/platform-ca/ca.crt",
+        "name: platform-ca",
+    ] {
+        assert!(platform.contains(want), "{want} missing in\n{platform}");
+    }
+    // One issuer: the development issuer and the platform CA exclude each other.
+    let both = tools.helm(&[
+        "template",
+        "t",
+        chart.to_str().unwrap(),
+        "--set",
+        "controller.devIssuer=true",
+        "--set",
+        "controller.platform.url=https://yuelu.example.cn",
+    ]);
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("exclusive"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
     let rendered = helm_template(&[]);
     assert!(rendered.contains("replicas: 2"), "two replicas by default");
     assert!(rendered.contains("args: [\"controller\"]"));
@@ -99,4 +135,12 @@ async fn chart_lints_renders_and_validates_on_the_apiserver() {
         .cluster
         .kubectl_ok(&["explain", "chainmember.spec.validators"]);
     assert!(explain.contains("Validator nodes"), "{explain}");
+    let explain = env.cluster.kubectl_ok(&[
+        "explain",
+        "chainmember.spec.certificates.enrollmentSecretRef",
+    ]);
+    assert!(
+        explain.contains("yle_") && explain.contains("-required-"),
+        "{explain}"
+    );
 }

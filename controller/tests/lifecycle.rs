@@ -186,7 +186,7 @@ async fn lifecycle_on_a_real_apiserver() {
     );
     // The member copy of the genesis is byte-identical.
     let g_net = Api::<ConfigMap>::namespaced(env.admin.clone(), ns)
-        .get("demo-genesis")
+        .get("demo-network-genesis")
         .await
         .unwrap();
     let g_mem = Api::<ConfigMap>::namespaced(env.admin.clone(), ns)

@@ -55,6 +55,12 @@ impl Api {
     }
 }
 
+/// An HTTP client (with the process's crypto provider installed).
+fn http() -> reqwest::Client {
+    yuelu_e2e::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 fn openssl(dir: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("openssl")
         .current_dir(dir)
@@ -114,7 +120,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     let admin_pw = p.admin_password.clone().unwrap();
     let api = Api {
         url: p.url.clone(),
-        http: reqwest::Client::new(),
+        http: http(),
     };
 
     let admin = api.sign_in("admin", &admin_pw).await;
@@ -332,7 +338,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     assert!(p2.admin_password.is_none());
     let api = Api {
         url: p2.url.clone(),
-        http: reqwest::Client::new(),
+        http: http(),
     };
     let d = api
         .ok(

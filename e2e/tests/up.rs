@@ -7,8 +7,14 @@ use std::process::Command;
 use std::time::Duration;
 use yuelu_e2e::{Platform, yuelu_bin};
 
+/// An HTTP client (with the process's crypto provider installed).
+fn http() -> reqwest::Client {
+    yuelu_e2e::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 async fn graphql(url: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
-    let mut req = reqwest::Client::new()
+    let mut req = http()
         .post(format!("{url}/graphql"))
         .json(&json!({"query": query, "variables": vars}));
     if let Some(t) = token {
@@ -42,7 +48,7 @@ async fn up_serves_health_metrics_console_and_graphql() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut p = Platform::start(&data, &dir.path().join("up.log"), &[]).unwrap();
-    let http = reqwest::Client::new();
+    let http = http();
 
     let health = http.get(format!("{}/healthz", p.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -152,21 +158,39 @@ async fn restart_keeps_the_admin_and_the_console_signs_in() {
             .success()
     );
 
+    // The first start generated the CA master key into the data dir, readable by us alone,
+    // and said that production must bring its own.
+    let key = data.join("master.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        first.child.log().contains("production must supply"),
+        "{}",
+        first.child.log()
+    );
+    let key_bytes = std::fs::read(&key).unwrap();
+
     let second = Platform::start(&data, &dir.path().join("second.log"), &[]).unwrap();
     assert!(
         second.admin_password.is_none(),
         "a second start must not create another admin"
     );
+    assert_eq!(std::fs::read(&key).unwrap(), key_bytes, "the key is kept");
+    assert!(!second.child.log().contains("production must supply"));
     let s = sign_in(&second.url, &password).await;
     assert_eq!(s["data"]["signIn"]["user"]["username"], "admin", "{s}");
     let wrong = sign_in(&second.url, "not-the-password").await;
     assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
     // The console: sign-in form with CSRF, session cookie, overview, sign-out.
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let browser = {
+        yuelu_e2e::install_crypto_provider();
+        reqwest::Client::builder()
+    }
+    .cookie_store(true)
+    .build()
+    .unwrap();
     let page = browser
         .get(format!("{}/signin", second.url))
         .send()
@@ -268,6 +292,26 @@ fn bad_flags_and_unusable_data_dirs_fail_clearly() {
         "{err}"
     );
     assert!(!bad.exists());
+
+    // `yuelu api` is for production: it wants a master key, and a bad one is refused.
+    let data = dir.path().join("api-data");
+    let data = data.to_str().unwrap();
+    let (code, err) = run(&["api", "--data-dir", data, "--listen", "127.0.0.1:0"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("master key: none given"), "{err}");
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "too short").unwrap();
+    let (code, err) = run(&[
+        "api",
+        "--data-dir",
+        data,
+        "--listen",
+        "127.0.0.1:0",
+        "--master-key-file",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("error: master key"), "{err}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 /// A JSON error with the code as in GraphQL answers.
 pub(super) fn error(e: &ApiError) -> HttpResponse {
     let status = match e {
-        ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ApiError::Unauthenticated | ApiError::BadToken(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::InvalidInput { .. } | ApiError::Certificate(_) => StatusCode::BAD_REQUEST,

@@ -99,6 +99,7 @@ pub struct ChainMemberSpec {
     /// Where the nodes' certificates come from: the platform CA, enrolled with a token kept
     /// in a Secret of the member's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = not_nullable)]
     pub certificates: Option<CertificatesSpec>,
 }
 
@@ -110,7 +111,22 @@ pub struct CertificatesSpec {
     /// (`yle_...`, created by a tenant admin with `createEnrollmentToken`). Required when the
     /// controller runs with `--platform-url`; the token never appears in the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = not_nullable)]
     pub enrollment_secret_ref: Option<SecretKeyRef>,
+}
+
+/// Drops `nullable` from an optional object's schema: Kubernetes publishes nullable fields
+/// without their properties, so `kubectl explain` could not show what is inside (a `null`
+/// sent for it is pruned instead of stored).
+fn not_nullable(schema: &mut schemars::Schema) {
+    // Option<T> is `type: [T, "null"]` here; the generator turns that `null` into `nullable`.
+    if let Some(serde_json::Value::Array(types)) = schema.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            schema.insert("type".into(), only);
+        }
+    }
 }
 
 /// A key of a Secret in the member's namespace.

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use yuelu_engine::{
-    ChangeProcedure, NetworkSpec, NodeIdentity, NodeName, NodePlan, NodeRole, OrgName,
+    ChangeProcedure, NetworkSpec, NodeIdentity, NodeName, NodePlan, NodeRole, OrgName, SecretName,
     ValidatorSetChange,
 };
 
@@ -350,19 +350,17 @@ fn now_secs() -> i64 {
 
 /// The member's certificates and the CA bundle (PEM) of the CAs that issued them.
 struct MemberCertificates {
+    /// Every certificate the plans need, kept or fresh.
     certificates: Certificates,
+    /// What the certificate Secrets recorded before this pass: what status shows while the
+    /// fresh ones are not recorded (so that a failing pass does not change status and so
+    /// trigger itself again).
+    recorded: Certificates,
+    /// Serials issued in this pass.
+    fresh: Vec<String>,
+    /// The credentials they were issued with.
+    credentials: Option<Credentials>,
     issuer_bundle: String,
-}
-
-/// The CA bundle the member's certificates were issued under, as last built into its
-/// `<member>-ca-bundle` ConfigMap.
-fn live_issuer_bundle(member: &ChainMember, ctx: &Context) -> Option<String> {
-    let ns = member.namespace().unwrap_or_default();
-    ctx.stores
-        .config_maps
-        .get(&ObjectRef::new(&labels::ca_bundle(&member.name_any())).within(&ns))
-        .and_then(|cm| cm.data.as_ref()?.get(children::ISSUER_BUNDLE_KEY).cloned())
-        .filter(|b| !b.is_empty())
 }
 
 /// Issues the certificates the plans need and that are missing, no longer match their key and
@@ -379,24 +377,25 @@ async fn ensure_certificates(
 ) -> Result<MemberCertificates, ReconcileError> {
     let ns = member.namespace().unwrap_or_default();
     let name = member.name_any();
-    let known_bundle = live_issuer_bundle(member, ctx).or_else(|| ctx.issuer.known_ca_bundle());
-    let mut live = Certificates::new();
-    // Without the CA bundle they chain to, certificates cannot be trusted by anyone: issue
-    // afresh (the platform answers its bundle with each certificate).
-    if known_bundle.is_some() {
-        for role in [NodeRole::Validator, NodeRole::Observer] {
-            if let Some(s) = ctx
-                .stores
-                .secrets
-                .get(&ObjectRef::new(&labels::role_certificates(&name, role)).within(&ns))
-            {
-                live.extend(children::read_certificates(&s));
+    // Live certificates with the bundle they were issued under, read from the same Secret.
+    // Without that bundle nobody could trust them: they are issued afresh (the platform
+    // answers its bundle with each certificate; the development issuer knows its own).
+    let mut live: BTreeMap<(String, SecretName), (NodeCertificate, String)> = BTreeMap::new();
+    for role in [NodeRole::Validator, NodeRole::Observer] {
+        if let Some(s) = ctx
+            .stores
+            .secrets
+            .get(&ObjectRef::new(&labels::role_certificates(&name, role)).within(&ns))
+            && let Some(bundle) =
+                children::read_issuer_bundle(&s).or_else(|| ctx.issuer.known_ca_bundle())
+        {
+            for (k, c) in children::read_certificates(&s) {
+                live.insert(k, (c, bundle.clone()));
             }
         }
     }
     let now = now_secs();
     let mut out = Certificates::new();
-    let mut kept_any = false;
     let mut credentials = None;
     let mut issued: Vec<(String, String)> = Vec::new();
     let mut bundles: Vec<String> = Vec::new();
@@ -415,12 +414,12 @@ async fn ensure_certificates(
                     reason: format!("node {node} has no such key"),
                 })?;
             let fingerprint = issuer::need_fingerprint(key_pem, need);
-            if let Some(c) = live.get(&(node.clone(), need.name.clone()))
+            if let Some((c, bundle)) = live.get(&(node.clone(), need.name.clone()))
                 && c.fingerprint == fingerprint
                 && !c.needs_renewal(now)
             {
                 out.insert((node.clone(), need.name.clone()), c.clone());
-                kept_any = true;
+                bundles.push(bundle.clone());
                 continue;
             }
             let result = async {
@@ -445,7 +444,8 @@ async fn ensure_certificates(
             let cert = match result {
                 Ok(c) => c,
                 Err(e) => {
-                    abandon(member, ctx, credentials.as_ref(), &issued).await;
+                    let fresh: Vec<String> = issued.iter().map(|(_, s)| s.clone()).collect();
+                    abandon(member, ctx, credentials.as_ref(), &fresh).await;
                     return Err(e.into());
                 }
             };
@@ -468,14 +468,8 @@ async fn ensure_certificates(
             );
         }
     }
-    // Kept certificates chain to the bundle they were issued under; new ones to theirs.
-    let kept_bundle = known_bundle.filter(|_| kept_any);
-    let issuer_bundle = trust::merge(
-        bundles
-            .iter()
-            .map(String::as_str)
-            .chain(kept_bundle.as_deref()),
-    );
+    // Kept certificates chain to the bundle they were issued under, new ones to theirs.
+    let issuer_bundle = trust::merge(bundles.iter().map(String::as_str));
     if !issued.is_empty() {
         let list: Vec<String> = issued
             .iter()
@@ -492,6 +486,9 @@ async fn ensure_certificates(
     }
     Ok(MemberCertificates {
         certificates: out,
+        recorded: live.into_iter().map(|(k, (c, _))| (k, c)).collect(),
+        fresh: issued.into_iter().map(|(_, s)| s).collect(),
+        credentials,
         issuer_bundle,
     })
 }
@@ -502,12 +499,12 @@ async fn abandon(
     member: &ChainMember,
     ctx: &Context,
     credentials: Option<&Credentials>,
-    issued: &[(String, String)],
+    serials: &[String],
 ) {
-    if issued.is_empty() {
+    if serials.is_empty() {
         return;
     }
-    let serials: Vec<String> = issued.iter().map(|(_, s)| s.clone()).collect();
+    let serials = serials.to_vec();
     let creds = credentials.unwrap_or(issuer::NO_CREDENTIALS);
     let unrevoked: Vec<String> = match ctx.issuer.revoke(creds, serials.clone()).await {
         Ok(r) => r
@@ -524,7 +521,7 @@ async fn abandon(
             "CertificatesNotRevoked",
             "IssueCertificates",
             format!(
-                "issuance failed midway; these certificates were issued but are not used and could not be revoked: {}",
+                "a reconcile failed after issuing certificates it could not record; these stay valid unless revoked in the platform console: {}",
                 unrevoked.join(", ")
             ),
         )
@@ -533,20 +530,34 @@ async fn abandon(
 }
 
 /// Applies the desired children and deletes the member's children that are no longer desired.
+///
+/// A failure says whether the certificate Secrets (applied first) were all written.
 async fn apply_children(
     member: &ChainMember,
     desired: Vec<children::DesiredChild>,
     ctx: &Context,
-) -> Result<(usize, usize), ReconcileError> {
+) -> Result<(usize, usize), (ReconcileError, bool)> {
     let ns = member.namespace().unwrap_or_default();
     let name = member.name_any();
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     let mut changed = 0;
     let total = desired.len();
+    let mut secrets_left = desired
+        .iter()
+        .filter(|c| c.resource.kind == "Secret")
+        .count();
     for child in desired {
         wanted.insert((child.resource.kind.clone(), child.name().to_owned()));
         let live = ctx.live_child(&child.resource.kind, &ns, child.name());
-        let outcome = ctx.applier.apply(child, live).await?;
+        let is_secret = child.resource.kind == "Secret";
+        let outcome = ctx
+            .applier
+            .apply(child, live)
+            .await
+            .map_err(|e| (e.into(), secrets_left == 0))?;
+        if is_secret {
+            secrets_left -= 1;
+        }
         if matches!(
             outcome,
             crate::apply::Outcome::Created | crate::apply::Outcome::Updated
@@ -603,7 +614,10 @@ async fn apply_children(
         }
     }
     for (resource, o) in &orphans {
-        ctx.applier.delete(resource, &ns, o).await?;
+        ctx.applier
+            .delete(resource, &ns, o)
+            .await
+            .map_err(|e| (e.into(), true))?;
         ctx.event(
             member,
             EventType::Normal,
@@ -942,7 +956,9 @@ async fn apply(member: Arc<ChainMember>, ctx: Arc<Context>) -> Result<Action, Re
     let desired = match built.and_then(|b| b.into_desired(ctx.settings.pdb)) {
         Ok(d) => d,
         Err(e) => {
-            let st = node_statuses(&member, &keys, &plans, certs, ctx).await;
+            // Nothing will record this pass's certificates.
+            abandon(&member, ctx, issued.credentials.as_ref(), &issued.fresh).await;
+            let st = node_statuses(&member, &keys, &plans, &issued.recorded, ctx).await;
             finish(
                 &member,
                 ctx,
@@ -958,8 +974,11 @@ async fn apply(member: Arc<ChainMember>, ctx: Arc<Context>) -> Result<Action, Re
     };
     let (total, changed) = match apply_children(&member, desired, ctx).await {
         Ok(r) => r,
-        Err(e) => {
-            let st = node_statuses(&member, &keys, &plans, certs, ctx).await;
+        Err((e, certificates_recorded)) => {
+            if !certificates_recorded {
+                abandon(&member, ctx, issued.credentials.as_ref(), &issued.fresh).await;
+            }
+            let st = node_statuses(&member, &keys, &plans, &issued.recorded, ctx).await;
             let _ = finish(
                 &member,
                 ctx,

@@ -234,8 +234,20 @@ fn main() {
             p99: percentile(&lat, 0.99),
         });
         eprintln!("step {rate} tx/s done");
-        // Let the pools drain before the next step.
-        std::thread::sleep(Duration::from_secs(1));
+        // Let every pool drain before the next step, so that steps do not queue behind each
+        // other.
+        let drain = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < drain {
+            let pooled: u64 = (0..4)
+                .filter_map(|i| net.get(i, "/v1/status"))
+                .map(|(_, v)| v["txpool"].as_u64().unwrap_or(0))
+                .sum();
+            if pooled == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = follower.join();

@@ -151,6 +151,19 @@ impl Store {
                 .map_err(se)?;
             let mut receipts = w.open_table(RECEIPTS).map_err(se)?;
             for (id, r) in &ex.receipts {
+                // The same transaction submitted to two validators can land in two blocks:
+                // the second copy fails as a duplicate and must not hide the first's success.
+                if r.code != "OK" {
+                    let took_effect = match receipts.get(id.0.as_slice()).map_err(se)? {
+                        Some(g) => borsh::from_slice::<Receipt>(g.value())
+                            .map(|old| old.code == "OK")
+                            .unwrap_or(false),
+                        None => false,
+                    };
+                    if took_effect {
+                        continue;
+                    }
+                }
                 let v = borsh::to_vec(r).map_err(se)?;
                 receipts.insert(id.0.as_slice(), v.as_slice()).map_err(se)?;
             }
@@ -235,25 +248,19 @@ impl Store {
         w.commit().map_err(se)
     }
 
-    /// Keeps a proposal (complete and validated, or built by us) so that a restart can still
-    /// decide it. `entry` is opaque here (the consensus layer encodes it).
-    ///
-    /// `durable`: our own proposals are flushed before they are sent (proposing another block
-    /// for the same round after a crash would be equivocation); other validators' proposals
-    /// are flushed with the next commit (after a crash they come back from their proposer or
-    /// through sync).
+    /// Keeps a proposal (complete and validated, or built by us), durably, before consensus
+    /// hears of it. Our own: proposing another block for the same round after a crash would
+    /// be equivocation. Others': Malachite's WAL remembers the value id, and after a crash a
+    /// commit certificate from sync decides it without handing the block over again.
+    /// `entry` is opaque here (the consensus layer encodes it).
     pub fn put_undecided(
         &self,
         height: u64,
         round: u32,
         id: &BlockId,
         entry: &[u8],
-        durable: bool,
     ) -> Result<(), StoreError> {
-        let mut w = self.db.begin_write().map_err(se)?;
-        if !durable {
-            w.set_durability(redb::Durability::None).map_err(se)?;
-        }
+        let w = self.db.begin_write().map_err(se)?;
         w.open_table(UNDECIDED)
             .map_err(se)?
             .insert(undecided_key(height, round, id).as_slice(), entry)
@@ -568,7 +575,7 @@ mod tests {
                 },
                 txs: vec![raw.clone()],
             };
-            store.put_undecided(1, 0, &block.id(), b"x", true).unwrap();
+            store.put_undecided(1, 0, &block.id(), b"x").unwrap();
             store.commit(&block, b"cert", &ex).unwrap();
             // Not twice, and not out of order.
             assert!(store.commit(&block, b"cert", &ex).is_err());
@@ -587,7 +594,8 @@ mod tests {
             r.undecided(1).unwrap().is_empty(),
             "undecided kept past commit"
         );
-        // Executing the same transaction again fails without changing anything.
+        // Executing the same transaction again fails without changing anything, and its
+        // failed receipt does not replace the first one.
         let again = execute(
             &r,
             &chain,
@@ -595,10 +603,24 @@ mod tests {
             &r.frontier().unwrap(),
             2,
             6,
-            &[tx],
+            std::slice::from_ref(&tx),
         )
         .unwrap();
         assert_eq!(again.receipts[0].1.code, "TX_DUPLICATE");
         assert_eq!(again.state_root(), root);
+        drop(r);
+        let first = store.read().unwrap().block(1).unwrap().unwrap();
+        let second = Block {
+            header: BlockHeader {
+                height: 2,
+                parent: first.id().0,
+                ..first.header.clone()
+            },
+            txs: first.txs.clone(),
+        };
+        store.commit(&second, b"cert2", &again).unwrap();
+        let r = store.read().unwrap();
+        let receipt = r.receipt(&tx.id).unwrap().unwrap();
+        assert_eq!((receipt.code.as_str(), receipt.height), ("OK", 1));
     }
 }

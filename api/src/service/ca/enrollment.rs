@@ -27,6 +27,9 @@ use yuelu_ca::{CryptoSuite, IssueRequest, Profile, VerifiedCsr};
 
 use super::Authorities;
 
+/// What a runtime hears when its token does not work.
+const BAD_TOKEN: &str = "unknown, expired or revoked enrollment token";
+
 /// Most certificates one token may obtain.
 pub const MAX_USES: i32 = 10_000;
 /// Longest a token may live, hours.
@@ -159,10 +162,10 @@ pub struct RevokeEnrolledRequest {
     pub reason: Option<String>,
 }
 
-/// Revokes a certificate an enrollment token obtained, for the runtime that holds the token
-/// (the controller's finalizer, a local node going away). Idempotent, so that retries after a
-/// lost answer succeed: an already revoked certificate is answered as it is. Revoked tokens
-/// are refused; expired or used-up ones may still revoke what they obtained.
+/// Revokes a node certificate that one of the tenant's enrollment tokens obtained, for the
+/// runtime holding a token (the controller's finalizer, a local node going away). Idempotent,
+/// so that retries after a lost answer succeed: an already revoked certificate is answered as
+/// it is. Revoked tokens are refused; expired or used-up ones may still revoke.
 pub async fn revoke_enrolled(
     db: &Database,
     auth: &Authorities,
@@ -176,7 +179,7 @@ pub async fn revoke_enrolled(
             .one(c.txn())
             .await?
             .filter(|t| t.revoked_at.is_none())
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(ApiError::BadToken(BAD_TOKEN))?;
         c.tenant(t.tenant_id);
         c.detail("enrollmentToken", t.id.to_string());
         let reason: yuelu_ca::RevocationReason = req
@@ -191,10 +194,12 @@ pub async fn revoke_enrolled(
                 )
             })?;
         let serial = req.serial.trim().to_ascii_lowercase().replace(':', "");
+        // Any live token of the tenant may revoke what the tenant's runtimes enrolled, so that
+        // a runtime whose token was rotated can still clean up after itself.
         let cert = certificate::Entity::find()
             .filter(certificate::Column::TenantId.eq(t.tenant_id))
             .filter(certificate::Column::Serial.eq(serial))
-            .filter(certificate::Column::RequestedBy.eq(format!("enrollment:{}", t.id)))
+            .filter(certificate::Column::RequestedBy.starts_with("enrollment:"))
             .one(c.txn())
             .await?
             .ok_or_else(|| ApiError::NotFound("certificate".into()))?;
@@ -235,11 +240,11 @@ pub async fn enroll(
             .filter(enrollment_token::Column::TokenHash.eq(token.hash()))
             .one(db.conn())
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(ApiError::BadToken(BAD_TOKEN))?;
         entry.tenant(t.tenant_id);
         entry.detail("enrollmentToken", t.id.to_string());
         if t.revoked_at.is_some() || t.expires_at <= Utc::now() {
-            return Err(ApiError::Unauthenticated);
+            return Err(ApiError::BadToken(BAD_TOKEN));
         }
         let profile: Profile = req
             .profile
@@ -281,7 +286,7 @@ pub async fn enroll(
             .one(c.txn())
             .await?
             .filter(|f| f.revoked_at.is_none())
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(ApiError::BadToken(BAD_TOKEN))?;
         if fresh.uses_left <= 0 {
             return Err(ApiError::Forbidden(
                 "this enrollment token is used up".into(),

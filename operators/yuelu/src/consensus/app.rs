@@ -162,6 +162,21 @@ impl App {
         )
     }
 
+    /// Whether this node and its connected peers hold more than two thirds of the voting
+    /// power.
+    fn quorum_connected(&self) -> bool {
+        let connected: std::collections::HashSet<String> =
+            self.shared.gate.connected_ids().into_iter().collect();
+        let (mut total, mut reachable) = (0u64, 0u64);
+        for v in self.registry.validators() {
+            total += v.voting_power;
+            if v.node == self.shared.node || connected.contains(&v.peer_id.0) {
+                reachable += v.voting_power;
+            }
+        }
+        reachable * 3 > total * 2
+    }
+
     fn next_height(&self) -> u64 {
         self.tip.height + 1
     }
@@ -181,6 +196,13 @@ impl App {
     ) -> Result<(), AppError> {
         match msg {
             AppMsg::ConsensusReady { reply } => {
+                // Start the first height once connected to a quorum (or after a while): a
+                // proposal gossiped before the peers are connected is lost, and costs a whole
+                // propose timeout.
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < deadline && !self.quorum_connected() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 info!(height = self.next_height(), "consensus ready");
                 let _ = reply.send((Height(self.next_height()), self.params()));
             }
@@ -361,7 +383,6 @@ impl App {
             round.as_u32().unwrap_or(0),
             &block.id(),
             &bytes,
-            proposer == self.address,
         )?;
         Ok(())
     }
