@@ -688,3 +688,73 @@ async fn a_different_master_key_is_refused_at_start() {
             .all(|r| !String::from_utf8_lossy(&r.sealed_key).contains("PRIVATE KEY"))
     );
 }
+
+both!(
+    member_admin_certificates_are_for_the_tenants_own_admins,
+    |env: Env| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (t, admin) = org(&env, "治理甲公司", "91430100MA4P0007X", "org7.example.cn").await;
+        let (_b, other_admin) =
+            org(&env, "治理乙公司", "91430100MA4P0008X", "org8.example.cn").await;
+        let member = env.user(Some(&t), "gov-member", "TENANT_MEMBER").await;
+        let csr = p256_csr(d, "adm", "anything", "");
+        let input = |tenant: Option<&str>| json!({"i": {"tenantId": tenant, "csr": csr, "profile": "MEMBER_ADMIN"}});
+        let r = env.ok(&admin, ISSUE, input(None)).await;
+        let c = &r["issueCertificate"];
+        assert_eq!(c["profile"], "MEMBER_ADMIN");
+        assert_eq!(
+            c["commonName"],
+            admin.actor.as_ref().unwrap().username.as_str()
+        );
+        write(d, "adm.pem", c["pem"].as_str().unwrap());
+        write(d, "adm-bundle.pem", &bundle(&env, &admin).await);
+        openssl_ok(
+            d,
+            &[
+                "verify",
+                "-CAfile",
+                "adm-bundle.pem",
+                "-purpose",
+                "sslclient",
+                "adm.pem",
+            ],
+        );
+        let text = openssl_ok(
+            d,
+            &[
+                "x509", "-in", "adm.pem", "-noout", "-text", "-nameopt", "utf8",
+            ],
+        );
+        assert!(
+            text.contains(&format!(
+                "Subject: C=CN, O=治理甲公司, OU=admin, CN={}",
+                c["commonName"].as_str().unwrap()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("Digital Signature, Non Repudiation"),
+            "{text}"
+        );
+        // Nobody else gets one in this tenant's name: not a member, not the platform operator,
+        // not another tenant's admin.
+        for (who, want) in [
+            (&member, "FORBIDDEN"),
+            (&env.admin, "FORBIDDEN"),
+            (&other_admin, "NOT_FOUND"),
+        ] {
+            let r = env.gql(who, ISSUE, input(Some(&t))).await;
+            assert_eq!(code(&r), want, "{r}");
+        }
+        // Its holder may revoke it.
+        let r = env
+            .gql(
+                &admin,
+                "mutation($id: ID!) { revokeCertificate(id: $id, reason: SUPERSEDED) { status } }",
+                json!({"id": c["id"]}),
+            )
+            .await;
+        assert_eq!(r["data"]["revokeCertificate"]["status"], "REVOKED", "{r}");
+    }
+);

@@ -405,7 +405,8 @@ impl CertificateAuthority {
                 found: public_key.suite(),
             });
         }
-        let subject = SubjectName::new(&self.organisation, common_name)?;
+        let subject = SubjectName::new(&self.organisation, common_name)?
+            .with_unit(profile.organisational_unit());
         let names = normalise(names);
         if profile.requires_names() && names.is_empty() {
             return Err(CaError::NamesRequired {

@@ -53,6 +53,9 @@ fn subject_dn(subject: &SubjectName) -> Result<DistinguishedName> {
         DnValue::PrintableString(PrintableString::try_from(COUNTRY).built()?),
     );
     dn.push(DnType::OrganizationName, subject.organisation.as_str());
+    if let Some(unit) = &subject.unit {
+        dn.push(DnType::OrganizationalUnitName, unit.as_str());
+    }
     dn.push(DnType::CommonName, subject.common_name.as_str());
     Ok(dn)
 }

@@ -302,6 +302,7 @@ fn join<T: fmt::Display>(items: &[T]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct SubjectName {
     pub(crate) organisation: String,
+    pub(crate) unit: Option<String>,
     pub(crate) common_name: String,
 }
 
@@ -312,8 +313,15 @@ impl SubjectName {
         check_directory_string("common name", common_name)?;
         Ok(Self {
             organisation: organisation.to_string(),
+            unit: None,
             common_name: common_name.to_string(),
         })
+    }
+
+    /// Adds an organisational unit (OU) between O and CN.
+    pub(crate) fn with_unit(mut self, unit: Option<&str>) -> Self {
+        self.unit = unit.map(str::to_string);
+        self
     }
 }
 

@@ -21,11 +21,29 @@ pub enum Profile {
     /// A user or application client: clientAuth + digitalSignature (TLS client auth and
     /// transaction signing).
     User,
+    /// A member organisation's admin: a user certificate whose subject also carries
+    /// `OU=admin`, with nonRepudiation, for approvals that bind the organisation (validator-set
+    /// changes on the chain). The chain counts an approval for the organisation whose CA issued
+    /// the certificate, never for whatever `O` says.
+    MemberAdmin,
 }
 
 impl Profile {
     /// Every profile, for listings and tests.
-    pub const ALL: [Profile; 3] = [Profile::NodeTls, Profile::NodeSigning, Profile::User];
+    pub const ALL: [Profile; 4] = [
+        Profile::NodeTls,
+        Profile::NodeSigning,
+        Profile::User,
+        Profile::MemberAdmin,
+    ];
+
+    /// The organisational unit written into the subject, if the profile has one.
+    pub fn organisational_unit(self) -> Option<&'static str> {
+        match self {
+            Profile::MemberAdmin => Some("admin"),
+            _ => None,
+        }
+    }
 
     /// Stable name used in the API and database.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +51,7 @@ impl Profile {
             Profile::NodeTls => "node-tls",
             Profile::NodeSigning => "node-signing",
             Profile::User => "user",
+            Profile::MemberAdmin => "member-admin",
         }
     }
 
@@ -119,6 +138,9 @@ impl CertKind {
                 &[Usage::DigitalSignature, Usage::NonRepudiation]
             }
             CertKind::Leaf(Profile::User) => &[Usage::DigitalSignature],
+            CertKind::Leaf(Profile::MemberAdmin) => {
+                &[Usage::DigitalSignature, Usage::NonRepudiation]
+            }
         }
     }
 
@@ -126,7 +148,7 @@ impl CertKind {
         match self {
             CertKind::Ca { .. } | CertKind::Leaf(Profile::NodeSigning) => &[],
             CertKind::Leaf(Profile::NodeTls) => &[Purpose::ServerAuth, Purpose::ClientAuth],
-            CertKind::Leaf(Profile::User) => &[Purpose::ClientAuth],
+            CertKind::Leaf(Profile::User | Profile::MemberAdmin) => &[Purpose::ClientAuth],
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::names::{DnsName, SubjectAltName, SubjectName};
 pub(crate) const OID_COUNTRY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
 pub(crate) const OID_ORGANISATION: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
 pub(crate) const OID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+pub(crate) const OID_ORGANISATIONAL_UNIT: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.5.4.11");
 
 /// Every subject this CA writes is in China.
 pub(crate) const COUNTRY: &str = "CN";
@@ -91,14 +93,19 @@ pub(crate) fn names_from_general(
     Ok(names)
 }
 
-/// `C=CN, O=<organisation>, CN=<common name>` (most significant first, as RFC 5280 orders
-/// names). C is a PrintableString as RFC 5280 requires, O and CN UTF8String for Chinese names.
+/// `C=CN, O=<organisation>[, OU=<unit>], CN=<common name>` (most significant first, as RFC
+/// 5280 orders names). C is a PrintableString as RFC 5280 requires, the others UTF8String for
+/// Chinese names.
 pub(crate) fn x509_name(subject: &SubjectName) -> Result<Name> {
-    name_from_attributes(&[
+    let mut attributes = vec![
         (OID_COUNTRY, COUNTRY),
-        (OID_ORGANISATION, &subject.organisation),
-        (OID_COMMON_NAME, &subject.common_name),
-    ])
+        (OID_ORGANISATION, subject.organisation.as_str()),
+    ];
+    if let Some(unit) = &subject.unit {
+        attributes.push((OID_ORGANISATIONAL_UNIT, unit.as_str()));
+    }
+    attributes.push((OID_COMMON_NAME, subject.common_name.as_str()));
+    name_from_attributes(&attributes)
 }
 
 /// A name from (type, value) pairs in order, one attribute per RDN.

@@ -71,7 +71,7 @@ fn root_intermediate_and_every_profile_verify_with_openssl() {
         "{text}"
     );
 
-    let cases: [(Profile, &[&str], &[&str]); 3] = [
+    let cases: [(Profile, &[&str], &[&str]); 4] = [
         (
             Profile::NodeTls,
             &["peer0.org1.example.com", "127.0.0.1", "::1"],
@@ -81,12 +81,16 @@ fn root_intermediate_and_every_profile_verify_with_openssl() {
                 "IP Address:127.0.0.1",
                 "IP Address:0:0:0:0:0:0:0:1",
                 "Digital Signature",
+                "Subject: C = CN, O = Org1, CN = subject-1",
             ],
         ),
         (
             Profile::NodeSigning,
             &[],
-            &["Digital Signature, Non Repudiation"],
+            &[
+                "Digital Signature, Non Repudiation",
+                "Subject: C = CN, O = Org1, CN = subject-1",
+            ],
         ),
         (
             Profile::User,
@@ -95,6 +99,16 @@ fn root_intermediate_and_every_profile_verify_with_openssl() {
                 "TLS Web Client Authentication",
                 "Digital Signature",
                 "DNS:alice.org1.example.com",
+                "Subject: C = CN, O = Org1, CN = subject-1",
+            ],
+        ),
+        (
+            Profile::MemberAdmin,
+            &[],
+            &[
+                "TLS Web Client Authentication",
+                "Digital Signature, Non Repudiation",
+                "Subject: C = CN, O = Org1, OU = admin, CN = subject-1",
             ],
         ),
     ];
@@ -115,7 +129,6 @@ fn root_intermediate_and_every_profile_verify_with_openssl() {
         let text = ossl.ok(&["x509", "-in", &leaf, "-noout", "-text"]);
         for e in expected.iter().chain(&[
             "CA:FALSE",
-            "Subject: C = CN, O = Org1, CN = subject-1",
             "Issuer: C = CN, O = Org1, CN = Org1 Issuing CA",
             "Authority Key Identifier",
             "Subject Key Identifier",
@@ -159,7 +172,7 @@ fn root_intermediate_and_every_profile_verify_with_openssl() {
                     "OK",
                 );
             }
-            Profile::User => {
+            Profile::User | Profile::MemberAdmin => {
                 ossl.ok_saying(
                     &[
                         "verify",

@@ -23,6 +23,9 @@ pub enum CertificateProfile {
     NodeSigning,
     /// A user or application client: TLS client authentication and transaction signing.
     User,
+    /// A member organisation's admin (subject `OU=admin`): approves validator-set changes on the
+    /// chain for the organisation whose CA issued it. Only the tenant's own admins get one.
+    MemberAdmin,
 }
 
 /// Whether a certificate may still be relied on.
@@ -265,7 +268,8 @@ pub struct IssueCertificateInput {
     /// The PKCS#10 request, PEM. The private key never reaches the platform.
     pub csr: String,
     /// What the certificate is for. Node profiles need a tenant admin; anyone may request a
-    /// user certificate for themselves (its common name is their user name).
+    /// user certificate for themselves, and a tenant admin a member-admin certificate for
+    /// themselves (the common name of both is the requester's user name).
     pub profile: CertificateProfile,
     /// Lifetime in days (default 365, at most 825).
     pub validity_days: Option<i32>,

@@ -210,6 +210,17 @@ pub(super) fn precheck(
     Ok(())
 }
 
+/// Whether a profile certifies a person: their common name is their user name, and they may
+/// renew and revoke it themselves.
+pub(super) fn personal(profile: Profile) -> bool {
+    matches!(profile, Profile::User | Profile::MemberAdmin)
+}
+
+/// Whether a certificate is a personal one its holder asked for.
+pub(super) fn owned_by(cert: &certificate::Model, user: Uuid) -> bool {
+    cert.requested_by == format!("user:{user}") && cert.profile.parse().is_ok_and(personal)
+}
+
 /// The row for a freshly issued certificate.
 pub(super) fn row_of(
     id: Uuid,
@@ -262,6 +273,15 @@ pub async fn issue(
         };
         authz::require_visible(caller, perm, t, "tenant")?;
         let actor = caller.actor()?;
+        // A member-admin certificate approves governance on the chain in the organisation's
+        // name: only the organisation's own admins get one, never the platform operator.
+        if input.profile == Profile::MemberAdmin
+            && actor.role != crate::entity::user::Role::TenantAdmin
+        {
+            return Err(ApiError::Forbidden(
+                "member-admin certificates are for the tenant's own admins".into(),
+            ));
+        }
         let validity = leaf_validity(input.validity_days)?;
         let csr = VerifiedCsr::parse(&input.csr).map_err(ApiError::from)?;
         let tenant = tenant_row(db.conn(), t).await?;
@@ -272,7 +292,7 @@ pub async fn issue(
         precheck(&csr, input.suite, &policy)?;
         let (ca_row, ca) = issuing_ca(db, auth, caller, t, input.suite).await?;
         let mut request = IssueRequest::new(&csr, input.profile, validity);
-        if input.profile == Profile::User {
+        if personal(input.profile) {
             request = request.with_common_name(actor.username.clone());
         }
         let cert = ca.issue(&request, &policy)?;
@@ -323,7 +343,7 @@ pub async fn renew(
             .await?
             .ok_or_else(|| ApiError::NotFound("certificate".into()))?;
         c.tenant(old.tenant_id);
-        let own = old.requested_by == format!("user:{}", actor.user_id) && old.profile == "user";
+        let own = owned_by(&old, actor.user_id);
         if !own {
             authz::require_visible(
                 caller,

@@ -78,7 +78,7 @@ pub async fn revoke(
             .await?
             .ok_or_else(|| ApiError::NotFound("certificate".into()))?;
         c.tenant(cert.tenant_id);
-        let own = cert.requested_by == format!("user:{}", actor.user_id) && cert.profile == "user";
+        let own = super::issuance::owned_by(&cert, actor.user_id);
         if !own {
             authz::require_visible(
                 caller,
