@@ -4,7 +4,7 @@
 //! A role's nodes share one StatefulSet, so its pod template must fit every node. Per-node files
 //! live in per-role ConfigMaps and Secrets under `<node>.<path>` keys and are mounted with
 //! `subPathExpr: $(POD_NAME)...`; the pod name is the node name. Files every node shares
-//! (genesis, CA bundle) come from member-wide ConfigMaps. The node's home is an `emptyDir`
+//! (genesis, CA bundle, trust roots) come from member-wide ConfigMaps. The node's home is an `emptyDir`
 //! so that the file mounts and the data volume can nest inside it.
 
 use crate::crd::{ChainMember, ChainNetwork};
@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use yuelu_engine::{
     Engine, EngineError, FileContent, NetworkSpec, NodeEndpoint, NodeIdentity, NodeName, NodePlan,
     NodeRole, PortProtocol, PortPurpose, PortSpec, Probe, Program, SecretName, Topology,
+    TrustRoots,
 };
 
 /// Where a node's home is inside its container; plan paths are relative to it.
@@ -45,6 +46,12 @@ pub const ANNOTATION_CERTIFICATES: &str = "yuelu.io/certificates";
 pub const ISSUER_BUNDLE_KEY: &str = "issuer-ca.pem";
 /// The environment variable holding the pod (= node) name.
 pub const POD_NAME_ENV: &str = "POD_NAME";
+/// Key, in the member's CA bundle ConfigMap, of the plain bundle of every member's CAs
+/// (`FileContent::CaBundle`).
+pub const CA_BUNDLE_KEY: &str = "ca.pem";
+/// Key, in the member's CA bundle ConfigMap, of the network's per-organisation trust roots
+/// (`FileContent::TrustRoots`, JSON).
+pub const TRUST_ROOTS_KEY: &str = "trust-roots.json";
 
 /// Which PodDisruptionBudget API the cluster serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +226,8 @@ pub struct BuildInput<'a> {
     pub certificates: &'a Certificates,
     /// PEM bundle of the CAs nodes trust: every member's.
     pub ca_bundle: &'a str,
+    /// The same CAs by organisation: which member each speaks for.
+    pub trust_roots: &'a TrustRoots,
     /// PEM bundle of the CAs that issued this member's certificates.
     pub issuer_bundle: &'a str,
     /// Cluster-wide settings.
@@ -420,6 +429,7 @@ enum FileSource {
     Key(SecretName),
     Certificate(SecretName),
     CaBundle,
+    TrustRoots,
 }
 
 fn file_source(content: &FileContent, path: &str, genesis: &StoredGenesis) -> FileSource {
@@ -439,6 +449,7 @@ fn file_source(content: &FileContent, path: &str, genesis: &StoredGenesis) -> Fi
         FileContent::Secret(s) => FileSource::Key(s.clone()),
         FileContent::Certificate(s) => FileSource::Certificate(s.clone()),
         FileContent::CaBundle => FileSource::CaBundle,
+        FileContent::TrustRoots => FileSource::TrustRoots,
     }
 }
 
@@ -511,6 +522,11 @@ pub fn build(input: &BuildInput<'_>) -> Result<MemberChildren, BuildError> {
     let owner = owner_reference(member);
     let lbl = |component: &str| labels::member_labels(&net_ns, &net_name, &name, component);
 
+    let trust_roots = input.trust_roots.to_bytes()?;
+    let trust_roots = String::from_utf8(trust_roots).map_err(|e| BuildError::Encoding {
+        what: TRUST_ROOTS_KEY.into(),
+        reason: e.to_string(),
+    })?;
     let mut config_maps = Vec::new();
     // The member's copy of the genesis: pods mount only their own namespace's ConfigMaps.
     config_maps.push(genesis::config_map(
@@ -528,7 +544,8 @@ pub fn build(input: &BuildInput<'_>) -> Result<MemberChildren, BuildError> {
             &owner,
         ),
         data: Some(BTreeMap::from([
-            ("ca.pem".to_owned(), input.ca_bundle.to_owned()),
+            (CA_BUNDLE_KEY.to_owned(), input.ca_bundle.to_owned()),
+            (TRUST_ROOTS_KEY.to_owned(), trust_roots.clone()),
             (ISSUER_BUNDLE_KEY.to_owned(), input.issuer_bundle.to_owned()),
         ])),
         ..ConfigMap::default()
@@ -615,6 +632,7 @@ pub fn build(input: &BuildInput<'_>) -> Result<MemberChildren, BuildError> {
                 &config_json,
                 input.genesis.genesis.hash.0.as_bytes(),
                 input.ca_bundle.as_bytes(),
+                trust_roots.as_bytes(),
                 cert_meta_json.as_bytes(),
             ])
         };
@@ -766,7 +784,8 @@ fn statefulset(
             ),
             FileSource::Key(s) => ("keys", None, Some(format!("{pod_name_expr}.{s}"))),
             FileSource::Certificate(s) => ("certs", None, Some(format!("{pod_name_expr}.{s}"))),
-            FileSource::CaBundle => ("ca-bundle", Some("ca.pem".to_owned()), None),
+            FileSource::CaBundle => ("ca-bundle", Some(CA_BUNDLE_KEY.to_owned()), None),
+            FileSource::TrustRoots => ("ca-bundle", Some(TRUST_ROOTS_KEY.to_owned()), None),
         };
         mounts.push(VolumeMount {
             name: volume.into(),

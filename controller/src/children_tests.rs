@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use yuelu_engine::{
     BlockParams, Capabilities, ChangeProcedure, Command, Consensus, CryptoSuite, EngineKind,
     GeneratedNode, Genesis, GenesisInput, MetricNames, OrgName, PlanFile, PortName, RelPath,
-    ValidatorSetChange,
+    TrustRoots, ValidatorSetChange,
 };
 
 /// Fixture builders.
@@ -67,8 +67,13 @@ mod fixture {
         pub genesis: StoredGenesis,
         pub plans: Vec<NodePlan>,
         pub certificates: Certificates,
+        pub trust_roots: TrustRoots,
         pub settings: BuildSettings,
     }
+
+    /// The CA bundle of this member's organisation (`m-org`) and of a peer's (`peer-org`).
+    pub const OWN_CA: &str = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n";
+    pub const PEER_CA: &str = "-----BEGIN CERTIFICATE-----\nPEER\n-----END CERTIFICATE-----\n";
 
     pub fn realize(engine: &dyn Engine, validators: u32, observers: u32) -> Realized {
         let network = network("net", "nets");
@@ -122,12 +127,17 @@ mod fixture {
                 );
             }
         }
+        let trust_roots = crate::trust::trust_roots([
+            (member.spec.organization.as_str(), OWN_CA),
+            ("peer-org", PEER_CA),
+        ]);
         Realized {
             network,
             member,
             genesis,
             plans,
             certificates,
+            trust_roots,
             settings: BuildSettings {
                 node_image: "yuelu:test".into(),
                 cluster_domain: "cluster.local".into(),
@@ -145,6 +155,7 @@ mod fixture {
                 plans: &self.plans,
                 certificates: &self.certificates,
                 ca_bundle: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+                trust_roots: &self.trust_roots,
                 issuer_bundle: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
                 settings: &self.settings,
             }
@@ -223,9 +234,16 @@ fn four_validators_build_one_statefulset_and_its_configuration() {
         Some("$(POD_NAME).node.key")
     );
     assert_eq!(mount("config/node-cert.pem").name, "certs");
+    // The built-in engine asks for per-organisation trust roots, not the plain bundle.
+    assert_eq!(mount("config/trust-roots.json").name, "ca-bundle");
     assert_eq!(
-        mount("config/ca-bundle.pem").sub_path.as_deref(),
-        Some("ca.pem")
+        mount("config/trust-roots.json").sub_path.as_deref(),
+        Some(TRUST_ROOTS_KEY)
+    );
+    assert!(
+        !mounts
+            .iter()
+            .any(|m| m.mount_path.ends_with("config/ca-bundle.pem"))
     );
     assert_eq!(mount("data").name, "data");
     // Keys: every node's key Secret projected under its node name.
@@ -270,6 +288,21 @@ fn four_validators_build_one_statefulset_and_its_configuration() {
     );
     assert!(c.config_maps.iter().all(|m| owned_by_member(&m.metadata)));
     assert_eq!(crate::genesis::read(&c.config_maps[0]).unwrap(), r.genesis);
+    // The trust roots the nodes read map each organisation to its member's bundle, in the
+    // format the engine contract defines.
+    let trust = c.config_maps[1].data.as_ref().unwrap();
+    assert_eq!(trust[CA_BUNDLE_KEY], fixture::OWN_CA);
+    let roots = TrustRoots::from_bytes(trust[TRUST_ROOTS_KEY].as_bytes()).unwrap();
+    assert_eq!(
+        roots,
+        TrustRoots(BTreeMap::from([
+            (OrgName::new("m-org").unwrap(), fixture::OWN_CA.to_owned()),
+            (
+                OrgName::new("peer-org").unwrap(),
+                fixture::PEER_CA.to_owned()
+            ),
+        ]))
+    );
     let config = c.config_maps[2].data.as_ref().unwrap();
     assert_eq!(config.len(), 4, "{:?}", config.keys());
     let node0: serde_json::Value =
@@ -361,6 +394,18 @@ fn the_build_is_deterministic_and_config_changes_roll_the_pods() {
     let c = build(&input).unwrap();
     assert_eq!(hash(&a, 0), hash(&c, 0));
     assert_ne!(hash(&a, 1), hash(&c, 1));
+    // A member that publishes another CA changes the trust roots: every role's pods roll to
+    // read them.
+    let mut roots = r.trust_roots.clone();
+    roots.0.insert(
+        OrgName::new("peer-org").unwrap(),
+        format!("{}{}", fixture::PEER_CA, fixture::OWN_CA),
+    );
+    let mut input = r.input();
+    input.trust_roots = &roots;
+    let t = build(&input).unwrap();
+    assert_ne!(hash(&a, 0), hash(&t, 0));
+    assert_ne!(hash(&a, 1), hash(&t, 1));
     // Desired children: configuration before the StatefulSets, with apiVersion and kind.
     let desired = a.into_desired(PdbApi::V1beta1).unwrap();
     let kinds: Vec<&str> = desired.iter().map(|d| d.resource.kind.as_str()).collect();

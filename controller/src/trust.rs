@@ -1,13 +1,22 @@
-//! The network's trust bundle: every node trusts the CAs of every member.
+//! The network's trust: every node trusts the CAs of every member, and knows which member
+//! each CA speaks for.
 //!
 //! Each member's certificates come from its own tenant's CA (or the development CA). A node
-//! checks client certificates, in transactions it validates for consensus, against its bundle,
-//! so all nodes of a network must trust the same CAs: a member publishes the CAs that issued
-//! its certificates in `status.caBundle`, and each member's nodes trust the union of its own
-//! and its peers' bundles.
+//! checks client certificates, in transactions it validates for consensus, against what it
+//! trusts, so all nodes of a network must trust the same CAs: a member publishes the CAs that
+//! issued its certificates in `status.caBundle`, and each member's nodes trust
+//!
+//! - the union of its own and its peers' bundles ([`merge`], for `FileContent::CaBundle`);
+//! - the same bundles kept apart by organisation ([`trust_roots`], for
+//!   `FileContent::TrustRoots`): an engine then tells members apart by the CA that issued a
+//!   certificate, which one member cannot forge for another, rather than by the certificate's
+//!   subject, which any member's CA can write as it likes.
 //!
 //! This is PEM text handling only (split, de-duplicate, join); what a certificate says is
 //! `yuelu-ca`'s business.
+
+use std::collections::BTreeMap;
+use yuelu_engine::{OrgName, TrustRoots};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const END: &str = "-----END CERTIFICATE-----";
@@ -56,6 +65,33 @@ pub fn merge<'a>(bundles: impl IntoIterator<Item = &'a str>) -> String {
     seen.concat()
 }
 
+/// The trust roots of a network from its members' organisations and bundles: each
+/// organisation's CA certificates, normalised and de-duplicated.
+///
+/// `members` must come oldest first: an organisation is claimed by its oldest member (as the
+/// member reconciler decides), so a later member naming the same organisation cannot add its
+/// CAs to that organisation's roots. Members whose bundle holds no certificate yet (not
+/// published) and organisation names that are not valid are left out: nodes then trust no CA
+/// for them, rather than a wrong one.
+pub fn trust_roots<'a>(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> TrustRoots {
+    let mut claimed: BTreeMap<OrgName, Option<String>> = BTreeMap::new();
+    for (org, bundle) in members {
+        let Ok(org) = OrgName::new(org) else {
+            continue;
+        };
+        claimed.entry(org).or_insert_with(|| {
+            let pem = merge([bundle]);
+            (!pem.is_empty()).then_some(pem)
+        });
+    }
+    TrustRoots(
+        claimed
+            .into_iter()
+            .filter_map(|(org, pem)| Some((org, pem?)))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +120,31 @@ mod tests {
             certificates(&format!("{BEGIN}\nAAAA")),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn trust_roots_keep_each_organisations_cas_apart() {
+        let (a, b, c) = (cert("AAAA"), cert("BBBB"), cert("CCCC"));
+        let org_b_bundle = format!("{b}{c}\r\n{b}");
+        let roots = trust_roots([
+            ("org-b", org_b_bundle.as_str()),
+            ("org-a", a.as_str()),
+            // A later claim of org-a does not add to its roots.
+            ("org-a", c.as_str()),
+            // Not yet published, not an organisation name: left out.
+            ("org-d", ""),
+            ("Org E", a.as_str()),
+        ]);
+        let org = |s: &str| OrgName::new(s).unwrap();
+        assert_eq!(
+            roots,
+            TrustRoots(BTreeMap::from([
+                (org("org-a"), a.clone()),
+                (org("org-b"), format!("{b}{c}")),
+            ]))
+        );
+        // A claim without a bundle still holds the organisation against later claimants.
+        let roots = trust_roots([("org-d", ""), ("org-d", a.as_str())]);
+        assert!(roots.is_empty());
     }
 }

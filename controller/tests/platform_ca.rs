@@ -252,6 +252,17 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
     let issuer = String::from_utf8(certs["issuer-ca.pem"].0.clone()).unwrap();
     assert_eq!(bundle["ca.pem"], issuer);
     assert_eq!(st.ca_bundle.as_deref(), Some(issuer.as_str()));
+    // The trust roots map the member's organisation to the CAs the platform issued it under:
+    // the CA, not the certificates' subject (the tenant's display name), says who signs.
+    let roots =
+        yuelu_engine::TrustRoots::from_bytes(bundle["trust-roots.json"].as_bytes()).unwrap();
+    assert_eq!(
+        roots,
+        yuelu_engine::TrustRoots(std::collections::BTreeMap::from([(
+            yuelu_engine::OrgName::new("org1").unwrap(),
+            issuer.clone()
+        )]))
+    );
     let mut files = Vec::new();
     for i in 0..2 {
         let f = format!("node{i}.pem");

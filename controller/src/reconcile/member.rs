@@ -169,18 +169,11 @@ fn validate(member: &ChainMember, d: &Deref, ctx: &Context) -> Result<(), Waitin
     }
     // Organisations and node names are unique in a network; the older member keeps its claim.
     let me = (member.namespace(), member.name_any());
-    let age = |m: &ChainMember| {
-        (
-            m.metadata.creation_timestamp.clone().map(|t| t.0),
-            m.namespace(),
-            m.name_any(),
-        )
-    };
     for p in &d.peers {
         if (p.namespace(), p.name_any()) == me {
             continue;
         }
-        let older = age(p) < age(member);
+        let older = claim_order(p) < claim_order(member);
         if older && p.spec.organization == member.spec.organization {
             return Err((
                 "OrganizationTaken".into(),
@@ -203,6 +196,16 @@ fn validate(member: &ChainMember, d: &Deref, ctx: &Context) -> Result<(), Waitin
         }
     }
     Ok(())
+}
+
+/// The order in which members claim organisations and node names: oldest first (creation
+/// time, then namespace and name to break ties).
+fn claim_order(m: &ChainMember) -> (Option<Timestamp>, Option<String>, String) {
+    (
+        m.metadata.creation_timestamp.clone().map(|t| t.0),
+        m.namespace(),
+        m.name_any(),
+    )
 }
 
 /// The member's nodes: `(role, name)` in order.
@@ -680,7 +683,7 @@ fn admitted(
             &current,
             &ValidatorSetChange {
                 add: missing,
-                remove: Vec::new(),
+                ..ValidatorSetChange::default()
             },
         )
     }) {
@@ -943,6 +946,29 @@ async fn apply(member: Arc<ChainMember>, ctx: Arc<Context>) -> Result<Action, Re
         std::iter::once(issued.issuer_bundle.as_str())
             .chain(peer_bundles.iter().map(String::as_str)),
     );
+    // The same CAs by organisation. Oldest claim first, as `validate` decides who holds an
+    // organisation: this member (validated against older claims) before its peers by age.
+    let mut peers: Vec<&Arc<ChainMember>> = deref
+        .peers
+        .iter()
+        .filter(|p| (p.namespace(), p.name_any()) != me)
+        .collect();
+    peers.sort_by_key(|p| claim_order(p));
+    let trust_roots = trust::trust_roots(
+        std::iter::once((
+            member.spec.organization.as_str(),
+            issued.issuer_bundle.as_str(),
+        ))
+        .chain(peers.iter().map(|p| {
+            (
+                p.spec.organization.as_str(),
+                p.status
+                    .as_ref()
+                    .and_then(|s| s.ca_bundle.as_deref())
+                    .unwrap_or_default(),
+            )
+        })),
+    );
     let built = children::build(&BuildInput {
         member: &member,
         network: &deref.network,
@@ -950,6 +976,7 @@ async fn apply(member: Arc<ChainMember>, ctx: Arc<Context>) -> Result<Action, Re
         plans: &plans,
         certificates: certs,
         ca_bundle: &ca_bundle,
+        trust_roots: &trust_roots,
         issuer_bundle: &issued.issuer_bundle,
         settings: &ctx.settings,
     });

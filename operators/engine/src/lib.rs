@@ -13,7 +13,9 @@
 //! 3. [`Engine::genesis`] once, from the validators' identities; the result is immutable;
 //! 4. [`Engine::ports`] tells which ports a node needs; the runtime assigns numbers and
 //!    addresses in a [`Topology`];
-//! 5. [`Engine::plan_node`] for each node the runtime runs;
+//! 5. [`Engine::plan_node`] for each node the runtime runs; the runtime fills in what a plan
+//!    only names ([`FileContent`]: private keys, certificates, the CA bundle, the
+//!    per-organisation [`TrustRoots`]);
 //! 6. membership changes later go through [`Engine::validator_change`], never a new genesis.
 
 mod error;
@@ -29,7 +31,7 @@ pub use identity::{
 pub use plan::{
     CertificateNeed, CertificateProfile, ChangeProcedure, Command, FileContent, Genesis,
     GenesisHash, GenesisInput, MetricNames, NetworkPlan, NodeEndpoint, NodePlan, PlanFile,
-    PortName, PortProtocol, PortPurpose, PortSpec, Probe, Program, RelPath, Topology,
+    PortName, PortProtocol, PortPurpose, PortSpec, Probe, Program, RelPath, Topology, TrustRoots,
     ValidatorSetChange,
 };
 pub use registry::EngineRegistry;

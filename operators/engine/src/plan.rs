@@ -1,6 +1,6 @@
 //! Plans: what a runtime must create for a network and each of its nodes.
 
-use crate::{EngineError, NetworkSpec, NodeIdentity, NodeName, NodeRole, SecretName};
+use crate::{EngineError, NetworkSpec, NodeIdentity, NodeName, NodeRole, OrgName, SecretName};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -211,6 +211,57 @@ pub enum FileContent {
     Certificate(SecretName),
     /// The PEM bundle of the network's trusted CA certificates (every member's CA).
     CaBundle,
+    /// The network's trust roots per organisation: which CA certificates speak for which
+    /// member. A JSON object mapping every member organisation's name ([`crate::OrgName`]) to
+    /// the PEM bundle of the CA certificates that issue that member's certificates, encoded
+    /// and parsed with [`TrustRoots`]:
+    /// `{"org1": "-----BEGIN CERTIFICATE-----\n...", "org2": "..."}`.
+    ///
+    /// Unlike [`FileContent::CaBundle`], which only says "some member issued this", it lets an
+    /// engine tell members apart by the CA that issued a certificate rather than by what the
+    /// certificate claims about itself (its subject), as Fabric MSPs and ChainMaker
+    /// `trust_roots` do: one member's CA can write any subject, but it cannot sign under
+    /// another member's CA key.
+    TrustRoots,
+}
+
+/// The content of a [`FileContent::TrustRoots`] file: each member organisation's CA
+/// certificates (a PEM bundle), by organisation name.
+///
+/// Encoded as a JSON object with keys in sorted order, so that runtimes that know the same
+/// members and CAs write byte-identical files (and configuration hashes over them only change
+/// when a CA does).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TrustRoots(pub BTreeMap<OrgName, String>);
+
+impl TrustRoots {
+    /// The file's bytes: pretty JSON, keys sorted, ending in a newline.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EngineError> {
+        let mut b = serde_json::to_vec_pretty(self)
+            .map_err(|e| EngineError::Key(format!("encoding trust roots: {e}")))?;
+        b.push(b'\n');
+        Ok(b)
+    }
+
+    /// Parses a trust-roots file. Organisation names must be valid [`crate::OrgName`]s; the
+    /// PEM text is not looked into here (that is the engine's business).
+    pub fn from_bytes(bytes: &[u8]) -> Result<TrustRoots, EngineError> {
+        serde_json::from_slice(bytes).map_err(|e| EngineError::InvalidSpec {
+            field: "trustRoots",
+            reason: format!("not a JSON object of organisation names to PEM bundles: {e}"),
+        })
+    }
+
+    /// The PEM bundle of one organisation, if it has one.
+    pub fn get(&self, org: &OrgName) -> Option<&str> {
+        self.0.get(org).map(String::as_str)
+    }
+
+    /// Whether no organisation has trust roots.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One file in a node's home directory.
@@ -349,6 +400,11 @@ pub struct ValidatorSetChange {
     pub add: Vec<NodeIdentity>,
     /// Validators to remove.
     pub remove: Vec<NodeName>,
+    /// CA certificates of organisations that join with this change (or add a CA), for engines
+    /// that keep per-organisation trust roots on the chain: recorded by the same governed
+    /// action, every node learns them at the same height. Empty when no organisation's CAs
+    /// change; engines without on-chain trust roots ignore it.
+    pub trust_roots: TrustRoots,
 }
 
 /// How an engine carries out a [`ValidatorSetChange`] on a running network.
@@ -399,6 +455,51 @@ mod tests {
         for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a/"] {
             assert!(RelPath::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn trust_roots_files_are_stable_json_by_organisation() {
+        let org = |s: &str| crate::OrgName::new(s).unwrap();
+        let mut roots = TrustRoots::default();
+        assert!(roots.is_empty());
+        // Inserted out of order: the file lists organisations sorted.
+        roots.0.insert(org("org2"), "PEM2\n".into());
+        roots.0.insert(org("org1"), "PEM1\n".into());
+        let bytes = roots.to_bytes().unwrap();
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            "{\n  \"org1\": \"PEM1\\n\",\n  \"org2\": \"PEM2\\n\"\n}\n"
+        );
+        let back = TrustRoots::from_bytes(&bytes).unwrap();
+        assert_eq!(back, roots);
+        assert_eq!(back.get(&org("org1")), Some("PEM1\n"));
+        assert_eq!(back.get(&org("org3")), None);
+        // Organisation names are checked; anything but an object of strings is refused.
+        for bad in [
+            &br#"{"Org 1": "PEM"}"#[..],
+            br#"["org1"]"#,
+            br#"{"org1": 1}"#,
+            b"",
+        ] {
+            let err = TrustRoots::from_bytes(bad).unwrap_err();
+            assert_eq!(
+                err.code(),
+                "INVALID_SPEC",
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // The plan names the file's content without carrying it: the runtime fills it in.
+        let f = PlanFile {
+            path: RelPath::new("config/trust-roots.json").unwrap(),
+            content: FileContent::TrustRoots,
+        };
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            json,
+            r#"{"path":"config/trust-roots.json","content":"trustRoots"}"#
+        );
+        assert_eq!(serde_json::from_str::<PlanFile>(&json).unwrap(), f);
     }
 
     #[test]

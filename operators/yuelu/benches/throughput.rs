@@ -42,6 +42,8 @@ struct Step {
 }
 
 fn main() {
+    // The workspace turns reqwest's TLS on; its clients then need a rustls crypto provider.
+    yuelu_e2e::install_crypto_provider();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_yuelu-chain-node"));
     let rates: Vec<u64> = std::env::var("YUELU_BENCH_RATES")
         .ok()
@@ -77,7 +79,10 @@ fn main() {
 
     // Pre-signed transactions, by step.
     let clients: Vec<_> = (0..16)
-        .map(|i| net.ca.client(&format!("bench-{i}"), "org-a", false))
+        .map(|i| {
+            net.ca("org-a")
+                .client(&format!("bench-{i}"), "org-a", false)
+        })
         .collect();
     let chain = net.chain.clone();
     let mut n = 0u64;

@@ -12,6 +12,7 @@ use crate::genesis::{GENESIS_PATH, GenesisDoc};
 use crate::keys::NodeKey;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
+use crate::state::Registry;
 use crate::store::Store;
 use crate::verify::Verifier;
 use malachitebft_app_channel::app::config::{
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
-use yuelu_engine::{Genesis, RelPath};
+use yuelu_engine::{Genesis, OrgName, RelPath, TrustRoots};
 
 /// Flags of `yuelu node`. Relative paths resolve against the working directory (the node's
 /// home in a plan).
@@ -46,14 +47,28 @@ pub struct NodeArgs {
     #[arg(long, env = "YUELU_NODE_KEY", default_value = "config/node.key")]
     pub key: PathBuf,
     /// The node's certificate for its key, issued by its organisation's CA. Checked at start
-    /// when present (it must certify the node key and chain to the CA bundle).
+    /// when present (it must certify the node key and be issued by a CA of the node's own
+    /// organisation's trust roots).
     #[arg(
         long,
         env = "YUELU_NODE_CERTIFICATE",
         default_value = "config/node-cert.pem"
     )]
     pub certificate: PathBuf,
-    /// PEM bundle of the CA certificates the network trusts for client certificates.
+    /// The network's trust roots per organisation: a JSON object of organisation name to the
+    /// PEM bundle of that member's CA certificates. Client certificates must be issued by one
+    /// of them, and the issuing CA (never the certificate's subject) says which member a
+    /// signer is an admin of for governance. Without this file the node falls back to
+    /// --ca-bundle.
+    #[arg(
+        long,
+        env = "YUELU_NODE_TRUST_ROOTS",
+        default_value = "config/trust-roots.json"
+    )]
+    pub trust_roots: PathBuf,
+    /// A plain PEM bundle of trusted CA certificates, read only when the --trust-roots file
+    /// does not exist (homes planned before trust roots): its certificates sign ordinary
+    /// transactions but belong to no organisation, so no governance approval counts.
     #[arg(
         long,
         env = "YUELU_NODE_CA_BUNDLE",
@@ -166,8 +181,60 @@ fn multiaddr(host: &str, port: u16) -> Result<Multiaddr, NodeError> {
         .map_err(|e| NodeError::Setup(format!("address {host}:{port}: {e}")))
 }
 
-/// Checks the node certificate: it certifies the node key and chains to the CA bundle.
-fn check_certificate(verifier: &Verifier, pem: &[u8], key: &NodeKey) -> Result<(), NodeError> {
+/// The client-certificate verifier from the trust-roots file, or (without one) the plain CA
+/// bundle. Returns whether trust roots were read: only then do certificates name members.
+fn load_verifier(args: &NodeArgs) -> Result<(Verifier, bool), NodeError> {
+    match std::fs::read(&args.trust_roots) {
+        Ok(bytes) => {
+            let setup = |e: String| {
+                NodeError::Setup(format!("trust roots {}: {e}", args.trust_roots.display()))
+            };
+            let roots = TrustRoots::from_bytes(&bytes).map_err(|e| setup(e.to_string()))?;
+            let verifier = Verifier::from_trust_roots(&roots).map_err(|e| setup(e.to_string()))?;
+            let orgs: Vec<String> = verifier
+                .organisations()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            info!(
+                organisations = %orgs.join(","),
+                cas = verifier.ca_count(),
+                "trust roots loaded"
+            );
+            if args.ca_bundle.exists() {
+                info!(path = %args.ca_bundle.display(), "CA bundle ignored: the trust roots say whom to trust");
+            }
+            Ok((verifier, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warn!(
+                path = %args.trust_roots.display(),
+                "no trust roots: certificates belong to no organisation and no governance approval counts"
+            );
+            let verifier = match std::fs::read(&args.ca_bundle) {
+                Ok(pem) => Verifier::from_pem(&pem).map_err(|e| NodeError::Setup(e.to_string()))?,
+                Err(e) => {
+                    warn!(path = %args.ca_bundle.display(), %e, "no CA bundle either: no client transaction will be accepted");
+                    Verifier::default()
+                }
+            };
+            Ok((verifier, false))
+        }
+        Err(source) => Err(NodeError::Read {
+            path: args.trust_roots.clone(),
+            source,
+        }),
+    }
+}
+
+/// Checks the node certificate: it certifies the node key and is issued by a trusted CA; with
+/// trust roots, by one of the node's own organisation (from its file or from the chain).
+fn check_certificate(
+    verifier: &Verifier,
+    pem: &[u8],
+    key: &NodeKey,
+    own_org: Option<(&OrgName, &Registry)>,
+) -> Result<(), NodeError> {
     use x509_parser::prelude::Pem;
     let block = Pem::iter_from_buffer(pem)
         .next()
@@ -189,6 +256,15 @@ fn check_certificate(verifier: &Verifier, pem: &[u8], key: &NodeKey) -> Result<(
     }
     if !signer.valid_at(crate::chain::now_ms()) {
         return Err(NodeError::Certificate("expired or not yet valid".into()));
+    }
+    if let Some((org, registry)) = own_org {
+        let ours = signer.orgs.contains(org)
+            || registry.orgs_trusting(&signer.issuer_key).any(|o| o == org);
+        if !ours {
+            return Err(NodeError::Certificate(format!(
+                "not issued by a CA in the trust roots of its organisation {org}"
+            )));
+        }
     }
     Ok(())
 }
@@ -230,28 +306,25 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         ));
     }
     let peer_id = key.peer_id().map_err(|e| NodeError::Setup(e.to_string()))?;
-    let verifier = match std::fs::read(&args.ca_bundle) {
-        Ok(pem) => Verifier::from_pem(&pem).map_err(|e| NodeError::Setup(e.to_string()))?,
-        Err(e) => {
-            warn!(path = %args.ca_bundle.display(), %e, "no CA bundle: no client transaction will be accepted");
-            Verifier::default()
-        }
-    };
+    let (verifier, per_org) = load_verifier(&args)?;
+
+    // State.
+    let store = Arc::new(Store::open(&args.data_dir, &genesis.validators)?);
+    let reader = store.read()?;
+    let registry = reader.registry()?;
+    // Trust roots governance recorded up to the tip: trusted as by every other node.
+    verifier.set_chain_roots(&registry.trust_roots);
     match std::fs::read(&args.certificate) {
         Ok(pem) => {
-            check_certificate(&verifier, &pem, &key)?;
-            info!("node certificate checked against the CA bundle");
+            let own = per_org.then_some((&me.identity.org, &registry));
+            check_certificate(&verifier, &pem, &key, own)?;
+            info!("node certificate checked");
         }
         Err(_) => warn!(
             path = %args.certificate.display(),
             "no node certificate; the node runs on its registered key alone"
         ),
     }
-
-    // State.
-    let store = Arc::new(Store::open(&args.data_dir, &genesis.validators)?);
-    let reader = store.read()?;
-    let registry = reader.registry()?;
     let genesis_id = BlockId(
         hex::decode(&genesis_hash.0)
             .ok()
@@ -464,6 +537,55 @@ mod tests {
             "/dns/n0.demo.svc/tcp/7"
         );
         assert_eq!(multiaddr("::1", 7).unwrap().to_string(), "/ip6/::1/tcp/7");
+    }
+
+    #[test]
+    fn trust_roots_come_first_and_a_broken_file_stops_the_node() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            node: NodeArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (roots, bundle) = (dir.path().join("roots.json"), dir.path().join("ca.pem"));
+        let args = <Cli as clap::Parser>::try_parse_from([
+            "node",
+            "--trust-roots",
+            roots.to_str().unwrap(),
+            "--ca-bundle",
+            bundle.to_str().unwrap(),
+        ])
+        .unwrap()
+        .node;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = p.self_signed(&key).unwrap().pem();
+
+        // Neither file: nothing is trusted, and nobody is any member.
+        let (v, per_org) = load_verifier(&args).unwrap();
+        assert_eq!((v.ca_count(), per_org), (0, false));
+        // A plain bundle only: trusted, for no organisation.
+        std::fs::write(&bundle, &ca).unwrap();
+        let (v, per_org) = load_verifier(&args).unwrap();
+        assert_eq!((v.ca_count(), per_org), (1, false));
+        assert!(v.organisations().is_empty());
+        // Trust roots win over the bundle.
+        let file = TrustRoots(BTreeMap::from([(OrgName::new("org-a").unwrap(), ca)]));
+        std::fs::write(&roots, file.to_bytes().unwrap()).unwrap();
+        let (v, per_org) = load_verifier(&args).unwrap();
+        assert!(per_org);
+        assert_eq!(
+            v.organisations().into_iter().collect::<Vec<_>>(),
+            [OrgName::new("org-a").unwrap()]
+        );
+        // A broken trust-roots file is an error, not a silent fallback to the bundle.
+        for broken in ["{", r#"{"org-a": "no certificate"}"#] {
+            std::fs::write(&roots, broken).unwrap();
+            let err = load_verifier(&args).unwrap_err();
+            assert_eq!(err.code(), "SETUP_INVALID", "{broken}: {err}");
+            assert!(err.to_string().contains("trust roots"), "{err}");
+        }
     }
 
     #[test]

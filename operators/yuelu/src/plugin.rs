@@ -37,7 +37,10 @@ pub mod paths {
     pub const KEY: &str = "config/node.key";
     /// The node's certificate, when the runtime provides it.
     pub const CERTIFICATE: &str = "config/node-cert.pem";
-    /// The network's trusted CA certificates (PEM bundle).
+    /// The network's trust roots per organisation (JSON, [`yuelu_engine::TrustRoots`]).
+    pub const TRUST_ROOTS: &str = "config/trust-roots.json";
+    /// A plain PEM bundle of trusted CAs: no longer planned (trust roots replace it), still
+    /// read by `yuelu node` in homes planned before them.
     pub const CA_BUNDLE: &str = "config/ca-bundle.pem";
     /// Durable state: blocks, state, consensus WAL.
     pub const DATA: &str = "data";
@@ -248,9 +251,11 @@ impl Engine for YueluEngine {
                 path: rel(paths::CERTIFICATE)?,
                 content: FileContent::Certificate(secret(NODE_CERT_SECRET)?),
             },
+            // Per-organisation trust roots, not the plain CA bundle: which member a signer
+            // belongs to follows from the CA that issued its certificate.
             PlanFile {
-                path: rel(paths::CA_BUNDLE)?,
-                content: FileContent::CaBundle,
+                path: rel(paths::TRUST_ROOTS)?,
+                content: FileContent::TrustRoots,
             },
         ];
         let (dns_names, ip_addresses) = if ep.host.parse::<std::net::IpAddr>().is_ok() {
@@ -362,6 +367,14 @@ impl Engine for YueluEngine {
         add.sort_by(|a, b| a.node.cmp(&b.node));
         let mut remove = change.remove.clone();
         remove.sort();
+        for (org, pem) in &change.trust_roots.0 {
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(EngineError::InvalidSpec {
+                    field: "trustRoots",
+                    reason: format!("the trust roots of {org} hold no PEM certificate"),
+                });
+            }
+        }
         // The nonce follows from the change and the set it applies to, so the same approved
         // change cannot be replayed, yet re-adding a node later gives a new body.
         let mut h = Sha256::new();
@@ -370,13 +383,22 @@ impl Engine for YueluEngine {
             h.update(b"\n");
         }
         h.update(serde_json::to_vec(&(&add, &remove)).unwrap_or_default());
+        // Only when present, so that changes without trust roots keep the nonces (and bodies)
+        // of earlier versions.
+        if !change.trust_roots.is_empty() {
+            h.update(change.trust_roots.to_bytes()?);
+        }
         let digest = h.finalize();
         let mut nonce = [0u8; 8];
         nonce.copy_from_slice(&digest[..8]);
         let body = TxBody {
             chain_id: spec.chain_id.clone(),
             nonce: u64::from_be_bytes(nonce) >> 11, // fits a JSON number exactly (53 bits)
-            kind: TxKind::Governance { add, remove },
+            kind: TxKind::Governance {
+                add,
+                remove,
+                trust_roots: change.trust_roots.clone(),
+            },
         };
         let body = serde_json::to_value(&body)
             .map_err(|e| EngineError::Key(format!("encoding governance body: {e}")))?;
@@ -399,8 +421,8 @@ pub fn node_args() -> Vec<String> {
         paths::KEY,
         "--certificate",
         paths::CERTIFICATE,
-        "--ca-bundle",
-        paths::CA_BUNDLE,
+        "--trust-roots",
+        paths::TRUST_ROOTS,
         "--data-dir",
         paths::DATA,
     ]
@@ -412,7 +434,7 @@ pub fn node_args() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yuelu_engine::{BlockParams, ChainId, EngineRegistry, NodeEndpoint};
+    use yuelu_engine::{BlockParams, ChainId, EngineRegistry, NodeEndpoint, TrustRoots};
 
     fn spec() -> NetworkSpec {
         NetworkSpec {
@@ -614,7 +636,10 @@ mod tests {
             by_path[paths::KEY],
             &FileContent::Secret(secret(NODE_KEY_SECRET).unwrap())
         );
-        assert_eq!(by_path[paths::CA_BUNDLE], &FileContent::CaBundle);
+        assert_eq!(by_path[paths::TRUST_ROOTS], &FileContent::TrustRoots);
+        // Trust roots replace the plain CA bundle: who signed follows from the issuing CA.
+        assert!(!by_path.contains_key(paths::CA_BUNDLE));
+        assert!(!p.files.iter().any(|f| f.content == FileContent::CaBundle));
         assert_eq!(p.certificates[0].key.as_str(), NODE_KEY_SECRET);
         assert_eq!(p.certificates[0].ip_addresses, ["127.0.0.1"]);
         // Every path the arguments name is planned, or is the data dir.
@@ -697,6 +722,7 @@ mod tests {
         let change = ValidatorSetChange {
             add: vec![newcomer.clone()],
             remove: vec![all[0].node.clone()],
+            ..ValidatorSetChange::default()
         };
         let ChangeProcedure::GovernanceTransaction { body, approvals } = YueluEngine
             .validator_change(&spec(), &all, &change)
@@ -712,9 +738,12 @@ mod tests {
             parsed.kind,
             TxKind::Governance {
                 add: vec![newcomer.clone()],
-                remove: vec![all[0].node.clone()]
+                remove: vec![all[0].node.clone()],
+                trust_roots: TrustRoots::default(),
             }
         );
+        // Without trust roots the body is what earlier versions wrote.
+        assert!(!text.contains("trustRoots"), "{text}");
         let again = YueluEngine
             .validator_change(&spec(), &all, &change)
             .unwrap();
@@ -722,20 +751,46 @@ mod tests {
             again,
             ChangeProcedure::GovernanceTransaction { body, approvals }
         );
+        // A newcomer organisation brings its CAs: they go into the body, and another set of
+        // roots makes another body (and nonce).
+        let pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let with_roots = |pem: &str| ValidatorSetChange {
+            trust_roots: TrustRoots(BTreeMap::from([(newcomer.org.clone(), pem.to_owned())])),
+            ..change.clone()
+        };
+        let ChangeProcedure::GovernanceTransaction { body: b1, .. } = YueluEngine
+            .validator_change(&spec(), &all, &with_roots(pem))
+            .unwrap()
+        else {
+            panic!("yuelu changes by transaction")
+        };
+        let parsed = TxBody::parse(&b1.to_string(), &spec().chain_id).unwrap();
+        let TxKind::Governance { trust_roots, .. } = &parsed.kind else {
+            panic!("governance")
+        };
+        assert_eq!(trust_roots.get(&newcomer.org), Some(pem));
+        let ChangeProcedure::GovernanceTransaction { body: b2, .. } = YueluEngine
+            .validator_change(&spec(), &all, &with_roots(&pem.replace("AAAA", "BBBB")))
+            .unwrap()
+        else {
+            panic!("yuelu changes by transaction")
+        };
+        assert_ne!(b1["nonce"], b2["nonce"]);
         let bad = [
             ValidatorSetChange::default(),
             ValidatorSetChange {
                 add: vec![all[1].clone()],
-                remove: vec![],
+                ..ValidatorSetChange::default()
             },
             ValidatorSetChange {
-                add: vec![],
                 remove: vec![NodeName::new("ghost").unwrap()],
+                ..ValidatorSetChange::default()
             },
             ValidatorSetChange {
-                add: vec![],
                 remove: all.iter().map(|n| n.node.clone()).collect(),
+                ..ValidatorSetChange::default()
             },
+            with_roots("not PEM"),
         ];
         for c in bad {
             assert!(
@@ -763,5 +818,9 @@ mod tests {
         let Sub::Node(args) = Cli::try_parse_from(argv).unwrap().cmd;
         assert_eq!(args.config, std::path::PathBuf::from(paths::CONFIG));
         assert_eq!(args.data_dir, std::path::PathBuf::from(paths::DATA));
+        assert_eq!(
+            args.trust_roots,
+            std::path::PathBuf::from(paths::TRUST_ROOTS)
+        );
     }
 }

@@ -6,12 +6,12 @@
 use crate::block::RawTx;
 use crate::merkle::{self, Frontier, Hash, NodeKey};
 use crate::tx::{TxBody, TxError, TxId, TxKind, admin_quorum};
-use crate::verify::Signer;
+use crate::verify::{RootCa, Signer};
 use borsh::{BorshDeserialize, BorshSerialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use yuelu_engine::{ChainId, NodeIdentity, NodeName, NodeRole};
+use yuelu_engine::{ChainId, NodeIdentity, NodeName, NodeRole, OrgName, TrustRoots};
 
 /// What happened to a committed transaction.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -145,6 +145,10 @@ pub struct Registry {
     /// Names removed by governance. Observers are registered by the plan (each node's
     /// config), not at genesis, so removing one revokes its name there.
     pub revoked_names: BTreeSet<NodeName>,
+    /// CA certificates governance recorded as organisations' trust roots, in addition to
+    /// those of the nodes' trust-roots files (which cover the founding members): how an
+    /// organisation that joins later gets its CAs trusted by every node at the same height.
+    pub trust_roots: BTreeMap<OrgName, Vec<RootCa>>,
 }
 
 impl Registry {
@@ -155,8 +159,7 @@ impl Registry {
                 .iter()
                 .map(|v| (v.node.clone(), v.clone()))
                 .collect(),
-            revoked: BTreeSet::new(),
-            revoked_names: BTreeSet::new(),
+            ..Registry::default()
         }
     }
 
@@ -168,13 +171,46 @@ impl Registry {
     }
 
     /// Organisations running validators: the members whose admins govern.
-    pub fn member_orgs(&self) -> BTreeSet<String> {
-        self.validators().map(|n| n.org.to_string()).collect()
+    pub fn member_orgs(&self) -> BTreeSet<OrgName> {
+        self.validators().map(|n| n.org.clone()).collect()
+    }
+
+    /// The organisations whose trust roots on the chain hold the CA key `issuer_key`.
+    pub fn orgs_trusting<'a>(
+        &'a self,
+        issuer_key: &'a [u8; 32],
+    ) -> impl Iterator<Item = &'a OrgName> + 'a {
+        self.trust_roots
+            .iter()
+            .filter(move |(_, cas)| cas.iter().any(|c| &c.key == issuer_key))
+            .map(|(org, _)| org)
     }
 
     /// Applies a governance change, or explains why it cannot apply.
-    fn apply(&mut self, add: &[NodeIdentity], remove: &[NodeName]) -> Result<(), TxError> {
+    fn apply(
+        &mut self,
+        add: &[NodeIdentity],
+        remove: &[NodeName],
+        trust_roots: &TrustRoots,
+    ) -> Result<(), TxError> {
         let mut next = self.clone();
+        for (org, pem) in &trust_roots.0 {
+            let cas = RootCa::from_pem_bundle(pem)
+                .map_err(|e| TxError::Governance(format!("trust roots of {org}: {e}")))?;
+            for ca in cas {
+                // One CA for two organisations would make every certificate it issued speak
+                // for neither: refused rather than recorded.
+                if let Some(other) = next.orgs_trusting(&ca.key).find(|o| *o != org) {
+                    return Err(TxError::Governance(format!(
+                        "a CA in the trust roots of {org} is already a trust root of {other}"
+                    )));
+                }
+                let list = next.trust_roots.entry(org.clone()).or_default();
+                if !list.iter().any(|c| c.key == ca.key) {
+                    list.push(ca);
+                }
+            }
+        }
         for r in remove {
             if next.revoked_names.contains(r) {
                 return Err(TxError::Governance(format!("{r} is already removed")));
@@ -472,26 +508,85 @@ fn apply_one<V: StateView>(
     Ok(Ok((leaf, governance)))
 }
 
+/// The member organisation an admin signer approves for, or why it counts for none.
+///
+/// A signer belongs to the organisations whose trust roots hold the CA key that signed its
+/// certificate: those of this node's trust-roots file (already in [`Signer::orgs`]) and those
+/// recorded on the chain. Never to what its subject claims: any member's CA can write any
+/// subject. A CA in two organisations' roots makes its certificates speak for neither.
+pub fn approving_member(signer: &Signer, reg: &Registry) -> Result<OrgName, String> {
+    if !signer.admin {
+        return Err(format!("{} is not an admin (no OU=admin)", signer.subject));
+    }
+    let mut orgs: BTreeSet<&OrgName> = signer.orgs.iter().collect();
+    orgs.extend(reg.orgs_trusting(&signer.issuer_key));
+    let mut it = orgs.into_iter();
+    match (it.next(), it.next()) {
+        (None, _) => Err(format!(
+            "{} is issued by a CA in no organisation's trust roots",
+            signer.subject
+        )),
+        (Some(org), None) => {
+            if reg.member_orgs().contains(org) {
+                Ok(org.clone())
+            } else {
+                Err(format!(
+                    "{} is an admin of {org}, which runs no validator",
+                    signer.subject
+                ))
+            }
+        }
+        (Some(a), Some(b)) => {
+            let all: Vec<String> = [a, b]
+                .into_iter()
+                .chain(it)
+                .map(|o| o.to_string())
+                .collect();
+            Err(format!(
+                "{} is ambiguous: its CA is a trust root of {}, so it approves for none of them",
+                signer.subject,
+                all.join(" and ")
+            ))
+        }
+    }
+}
+
 /// Checks approvals and applies a governance change to `reg`.
 fn governance(reg: &mut Registry, kind: &TxKind, signers: &[Arc<Signer>]) -> Result<(), TxError> {
-    let TxKind::Governance { add, remove } = kind else {
+    let TxKind::Governance {
+        add,
+        remove,
+        trust_roots,
+    } = kind
+    else {
         return Err(TxError::Governance("not a governance transaction".into()));
     };
     let members = reg.member_orgs();
-    let approving: BTreeSet<&String> = signers
-        .iter()
-        .filter(|s| s.admin)
-        .filter_map(|s| s.org.as_ref())
-        .filter(|o| members.contains(*o))
-        .collect();
+    let mut approving: BTreeSet<OrgName> = BTreeSet::new();
+    let mut not_counted: Vec<String> = Vec::new();
+    for s in signers {
+        match approving_member(s, reg) {
+            Ok(org) => {
+                approving.insert(org);
+            }
+            Err(why) => not_counted.push(why),
+        }
+    }
     let need = admin_quorum(members.len());
     if approving.len() < need {
-        return Err(TxError::Governance(format!(
-            "approved by admins of {} member organisations, {need} needed",
-            approving.len()
-        )));
+        let names: Vec<&str> = approving.iter().map(OrgName::as_str).collect();
+        let mut message = format!(
+            "approved by admins of {} member organisations [{}], {need} needed",
+            approving.len(),
+            names.join(", ")
+        );
+        if !not_counted.is_empty() {
+            message.push_str("; not counted: ");
+            message.push_str(&not_counted.join("; "));
+        }
+        return Err(TxError::Governance(message));
     }
-    reg.apply(add, remove)
+    reg.apply(add, remove, trust_roots)
 }
 
 #[cfg(test)]
@@ -520,14 +615,21 @@ mod tests {
         }
     }
 
+    /// A signer as the verifier reports one whose certificate `org`'s CA issued (the subject
+    /// claims the same organisation, which nothing reads).
     fn signer(n: u8, org: &str, admin: bool) -> Arc<Signer> {
+        signer_of(n, &[org], admin)
+    }
+
+    fn signer_of(n: u8, orgs: &[&str], admin: bool) -> Arc<Signer> {
         Arc::new(Signer {
             kind: crate::verify::KeyKind::P256,
             id: [n; 32],
             point: vec![],
-            org: Some(org.into()),
+            issuer_key: Sha256::digest(orgs.join("+")).into(),
+            orgs: orgs.iter().map(|o| OrgName::new(*o).unwrap()).collect(),
             admin,
-            subject: format!("CN=s{n},O={org}"),
+            subject: format!("CN=s{n},O={}", orgs.join("+")),
             not_before: 0,
             not_after: i64::MAX,
         })
@@ -668,6 +770,16 @@ mod tests {
         assert_eq!(names, ["v1", "v2", "v3"]);
         assert_eq!(after.revoked.len(), 1);
         assert!(after.revoked_names.iter().any(|n| n.as_str() == "v0"));
+        // A certificate whose CA is in two organisations' roots approves for neither.
+        let shared = run(vec![
+            signer(1, "org-a", true),
+            signer(2, "org-b", true),
+            signer_of(3, &["org-b", "org-c"], true),
+        ]);
+        let r = &shared.receipts[0].1;
+        assert_eq!(r.code, "GOVERNANCE_REJECTED");
+        assert!(r.message.contains("ambiguous"), "{}", r.message);
+        assert!(r.message.contains("org-b and org-c"), "{}", r.message);
         // Removing twice is refused.
         let twice = execute(
             &Empty,
@@ -687,5 +799,209 @@ mod tests {
         )
         .unwrap();
         assert_eq!(twice.receipts[0].1.code, "GOVERNANCE_REJECTED");
+    }
+
+    /// Real certificates through the real verifier: what a member's CA can and cannot do.
+    mod certificates {
+        use super::*;
+        use crate::verify::Verifier;
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        use yuelu_engine::TrustRoots;
+
+        pub struct Ca {
+            issuer: Issuer<'static, KeyPair>,
+            pub pem: String,
+        }
+
+        impl Ca {
+            pub fn new(cn: &str) -> Ca {
+                let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+                let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+                p.distinguished_name.push(DnType::CommonName, cn);
+                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+                let pem = p.self_signed(&key).unwrap().pem();
+                Ca {
+                    issuer: Issuer::new(p, key),
+                    pem,
+                }
+            }
+
+            /// An admin certificate (`OU=admin`) whose subject claims organisation `o`.
+            pub fn admin(&self, o: &str) -> (Vec<u8>, EcdsaKeyPair) {
+                let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+                let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+                p.distinguished_name.push(DnType::CountryName, "CN");
+                p.distinguished_name.push(DnType::OrganizationName, o);
+                p.distinguished_name
+                    .push(DnType::OrganizationalUnitName, "admin");
+                p.distinguished_name.push(DnType::CommonName, "admin");
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                let der = p.signed_by(&key, &self.issuer).unwrap().der().to_vec();
+                let kp = EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &key.serialize_der(),
+                    &ring::rand::SystemRandom::new(),
+                )
+                .unwrap();
+                (der, kp)
+            }
+        }
+
+        fn roots(pairs: &[(&str, &Ca)]) -> TrustRoots {
+            TrustRoots(
+                pairs
+                    .iter()
+                    .map(|(o, ca)| (OrgName::new(*o).unwrap(), ca.pem.clone()))
+                    .collect(),
+            )
+        }
+
+        /// A transaction signed by each of `by`, checked by `v` as a node checks blocks.
+        fn signed(v: &Verifier, body: &str, by: &[&(Vec<u8>, EcdsaKeyPair)]) -> CheckedTx {
+            let rng = ring::rand::SystemRandom::new();
+            let raw = RawTx {
+                body: body.into(),
+                signatures: by
+                    .iter()
+                    .map(|(der, kp)| {
+                        let sig = kp.sign(&rng, body.as_bytes()).unwrap();
+                        (der.clone(), sig.as_ref().to_vec())
+                    })
+                    .collect(),
+            };
+            CheckedTx {
+                id: raw.id(),
+                signers: v.verify_tx(&raw).unwrap(),
+                raw,
+            }
+        }
+
+        fn run(reg: &Registry, tx: CheckedTx) -> Executed {
+            let chain = ChainId::new("c").unwrap();
+            // A block of now: the certificates are valid from their issuance on.
+            let now = crate::chain::now_ms();
+            execute(&Empty, &chain, reg, &Frontier::default(), 1, now, &[tx]).unwrap()
+        }
+
+        fn body(nonce: u64, change: serde_json::Value) -> String {
+            let mut b = serde_json::json!({"chainId": "c", "nonce": nonce, "kind": "governance"});
+            for (k, v) in change.as_object().unwrap() {
+                b[k] = v.clone();
+            }
+            b.to_string()
+        }
+
+        #[test]
+        fn one_members_ca_cannot_approve_for_another() {
+            let (a, b, c) = (
+                Ca::new("org-a CA"),
+                Ca::new("org-b CA"),
+                Ca::new("org-c CA"),
+            );
+            let v =
+                Verifier::from_trust_roots(&roots(&[("org-a", &a), ("org-b", &b), ("org-c", &c)]))
+                    .unwrap();
+            let reg = Registry::from_genesis(&[
+                identity("v0", "org-a", NodeRole::Validator),
+                identity("v1", "org-b", NodeRole::Validator),
+                identity("v2", "org-c", NodeRole::Validator),
+            ]);
+            // Three members: all three must approve.
+            let change = body(1, serde_json::json!({"remove": ["v0"]}));
+            let admin_a = a.admin("org-a");
+            // Org A's CA mints admins that claim to be org B's and org C's.
+            let forged_b = a.admin("org-b");
+            let forged_c = a.admin("org-c");
+            let ex = run(&reg, signed(&v, &change, &[&admin_a, &forged_b, &forged_c]));
+            let r = &ex.receipts[0].1;
+            assert_eq!(r.code, "GOVERNANCE_REJECTED", "{}", r.message);
+            assert!(
+                r.message
+                    .contains("1 member organisations [org-a], 3 needed"),
+                "{}",
+                r.message
+            );
+            assert!(ex.registry.is_none());
+            // Admins from each organisation's own CA pass, whatever their subject's O says
+            // (the platform CA writes the tenant's display name there).
+            let admin_b = b.admin("长沙链上科技有限公司");
+            let admin_c = c.admin("org-a");
+            let ex = run(&reg, signed(&v, &change, &[&admin_a, &admin_b, &admin_c]));
+            assert_eq!(ex.receipts[0].1.code, "OK", "{}", ex.receipts[0].1.message);
+            let after = ex.registry.unwrap();
+            assert!(after.revoked_names.iter().any(|n| n.as_str() == "v0"));
+        }
+
+        #[test]
+        fn organisations_that_join_later_bring_their_cas_on_chain() {
+            let (a, b, c) = (
+                Ca::new("org-a CA"),
+                Ca::new("org-b CA"),
+                Ca::new("org-c CA"),
+            );
+            // The nodes' files know the founders only.
+            let v = Verifier::from_trust_roots(&roots(&[("org-a", &a), ("org-b", &b)])).unwrap();
+            let reg = Registry::from_genesis(&[
+                identity("v0", "org-a", NodeRole::Validator),
+                identity("v1", "org-b", NodeRole::Validator),
+            ]);
+            let (admin_a, admin_b, admin_c) = (a.admin("a"), b.admin("b"), c.admin("c"));
+            let join = body(
+                1,
+                serde_json::json!({
+                    "add": [identity("v2", "org-c", NodeRole::Validator)],
+                    "trustRoots": {"org-c": c.pem},
+                }),
+            );
+            // The founders admit org C with its CA.
+            let ex = run(&reg, signed(&v, &join, &[&admin_a, &admin_b]));
+            assert_eq!(ex.receipts[0].1.code, "OK", "{}", ex.receipts[0].1.message);
+            let reg = ex.registry.unwrap();
+            let c_root = &reg.trust_roots[&OrgName::new("org-c").unwrap()];
+            assert_eq!(c_root.len(), 1);
+            // From the next block on, every node trusts org C's CA and counts its admins.
+            v.set_chain_roots(&reg.trust_roots);
+            let change = body(2, serde_json::json!({"remove": ["v0"]}));
+            let ex = run(&reg, signed(&v, &change, &[&admin_a, &admin_b]));
+            let r = &ex.receipts[0].1;
+            assert_eq!(r.code, "GOVERNANCE_REJECTED", "{}", r.message);
+            assert!(r.message.contains("3 needed"), "{}", r.message);
+            let tx = signed(&v, &change, &[&admin_a, &admin_b, &admin_c]);
+            assert!(tx.signers[2].orgs.is_empty(), "the files do not know org C");
+            let ex = run(&reg, tx);
+            assert_eq!(ex.receipts[0].1.code, "OK", "{}", ex.receipts[0].1.message);
+
+            // A CA recorded for one organisation cannot be claimed by another...
+            let steal = body(
+                3,
+                serde_json::json!({
+                    "add": [identity("v3", "org-d", NodeRole::Observer)],
+                    "trustRoots": {"org-d": c.pem},
+                }),
+            );
+            let ex = run(&reg, signed(&v, &steal, &[&admin_a, &admin_b, &admin_c]));
+            let r = &ex.receipts[0].1;
+            assert_eq!(r.code, "GOVERNANCE_REJECTED", "{}", r.message);
+            assert!(
+                r.message.contains("already a trust root of org-c"),
+                "{}",
+                r.message
+            );
+            // ...and what is not a CA certificate is not recorded.
+            let leaf = Ca::new("x").admin("x").0;
+            let leaf_pem = format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, leaf)
+            );
+            let junk = body(4, serde_json::json!({"trustRoots": {"org-d": leaf_pem}}));
+            let ex = run(&reg, signed(&v, &junk, &[&admin_a, &admin_b, &admin_c]));
+            let r = &ex.receipts[0].1;
+            assert_eq!(r.code, "GOVERNANCE_REJECTED", "{}", r.message);
+            assert!(r.message.contains("not a CA"), "{}", r.message);
+        }
     }
 }

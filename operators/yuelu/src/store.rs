@@ -10,9 +10,10 @@ use crate::state::{
     Executed, KvRecord, NotaryRecord, Receipt, Registry, StateView, TraceRecord, kv_key,
 };
 use crate::tx::TxId;
+use crate::verify::RootCa;
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
-use yuelu_engine::{NodeIdentity, NodeName};
+use yuelu_engine::{NodeIdentity, NodeName, OrgName};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
@@ -26,6 +27,11 @@ const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("merkle_nodes");
 const REGISTRY: TableDefinition<&str, &[u8]> = TableDefinition::new("registry");
 const REVOKED: TableDefinition<&str, u64> = TableDefinition::new("revoked");
+/// Trust roots recorded by governance: organisation → borsh `Vec<Vec<u8>>` of CA DERs.
+const TRUST_ROOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("trust_roots");
+/// Key prefixes in [`REVOKED`]: a revoked peer id, a revoked node name.
+const REVOKED_PEER: &str = "peer:";
+const REVOKED_NAME: &str = "name:";
 const UNDECIDED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("undecided");
 
 const HEIGHT: &str = "height";
@@ -104,6 +110,7 @@ impl Store {
             w.open_table(NODES).map_err(se)?;
             w.open_table(REGISTRY).map_err(se)?;
             w.open_table(REVOKED).map_err(se)?;
+            w.open_table(TRUST_ROOTS).map_err(se)?;
             w.open_table(UNDECIDED).map_err(se)?;
         }
         w.commit().map_err(se)?;
@@ -214,8 +221,12 @@ impl Store {
                 let keys = reg
                     .revoked
                     .iter()
-                    .map(|p| format!("peer:{p}"))
-                    .chain(reg.revoked_names.iter().map(|n| format!("name:{n}")));
+                    .map(|p| format!("{REVOKED_PEER}{p}"))
+                    .chain(
+                        reg.revoked_names
+                            .iter()
+                            .map(|n| format!("{REVOKED_NAME}{n}")),
+                    );
                 for k in keys {
                     if rv.get(k.as_str()).map_err(se)?.is_none() {
                         rv.insert(k.as_str(), h).map_err(se)?;
@@ -225,13 +236,28 @@ impl Store {
                     .iter()
                     .map_err(se)?
                     .filter_map(|e| e.ok().map(|(k, _)| k.value().to_string()))
-                    .filter(|k| match k.strip_prefix("name:") {
+                    .filter(|k| match k.strip_prefix(REVOKED_NAME) {
                         Some(n) => !reg.revoked_names.iter().any(|r| r.as_str() == n),
                         None => false,
                     })
                     .collect();
                 for k in stale {
                     rv.remove(k.as_str()).map_err(se)?;
+                }
+                // Rewritten whole, as the nodes are: a handful of organisations at most.
+                let mut tr = w.open_table(TRUST_ROOTS).map_err(se)?;
+                let old: Vec<String> = tr
+                    .iter()
+                    .map_err(se)?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().to_string()))
+                    .collect();
+                for k in old {
+                    tr.remove(k.as_str()).map_err(se)?;
+                }
+                for (org, cas) in &reg.trust_roots {
+                    let ders: Vec<&Vec<u8>> = cas.iter().map(|c| &c.der).collect();
+                    let v = borsh::to_vec(&ders).map_err(se)?;
+                    tr.insert(org.as_str(), v.as_slice()).map_err(se)?;
                 }
             }
             let mut und = w.open_table(UNDECIDED).map_err(se)?;
@@ -362,7 +388,7 @@ impl Reader {
         }
     }
 
-    /// The registry (registered nodes and revoked peer ids).
+    /// The registry (registered nodes, revoked peer ids and names, trust roots).
     pub fn registry(&self) -> Result<Registry, StoreError> {
         let mut reg = Registry::default();
         for e in self
@@ -385,7 +411,34 @@ impl Reader {
             .map_err(se)?
         {
             let (k, _) = e.map_err(se)?;
-            reg.revoked.insert(k.value().to_string());
+            let k = k.value();
+            // Keys carry their kind: a peer id read back with its prefix would never match
+            // a connecting peer, and a restarted node would hold another registry than its
+            // peers.
+            if let Some(peer) = k.strip_prefix(REVOKED_PEER) {
+                reg.revoked.insert(peer.to_string());
+            } else if let Some(name) = k.strip_prefix(REVOKED_NAME) {
+                reg.revoked_names.insert(NodeName::new(name).map_err(se)?);
+            } else {
+                return Err(StoreError(format!("unknown revocation key {k:?}")));
+            }
+        }
+        for e in self
+            .tx
+            .open_table(TRUST_ROOTS)
+            .map_err(se)?
+            .iter()
+            .map_err(se)?
+        {
+            let (k, v) = e.map_err(se)?;
+            let org = OrgName::new(k.value()).map_err(se)?;
+            let ders: Vec<Vec<u8>> = borsh::from_slice(v.value()).map_err(se)?;
+            let cas = ders
+                .iter()
+                .map(|d| RootCa::from_der(d))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(se)?;
+            reg.trust_roots.insert(org, cas);
         }
         Ok(reg)
     }
@@ -526,7 +579,8 @@ mod tests {
             kind: crate::verify::KeyKind::P256,
             id: [7; 32],
             point: vec![],
-            org: None,
+            issuer_key: [1; 32],
+            orgs: vec![],
             admin: false,
             subject: "CN=a".into(),
             not_before: 0,
@@ -622,5 +676,56 @@ mod tests {
         let r = store.read().unwrap();
         let receipt = r.receipt(&tx.id).unwrap().unwrap();
         assert_eq!((receipt.code.as_str(), receipt.height), ("OK", 1));
+    }
+
+    #[test]
+    fn the_registry_reads_back_as_it_was_committed() {
+        use crate::state::Registry;
+        use crate::verify::RootCa;
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = RootCa::from_der(p.self_signed(&key).unwrap().der()).unwrap();
+        let node = crate::keys::NodeKey::generate();
+        let v0 = NodeIdentity {
+            node: NodeName::new("v0").unwrap(),
+            org: OrgName::new("org-a").unwrap(),
+            role: yuelu_engine::NodeRole::Validator,
+            consensus_key: node.public_key(),
+            peer_id: node.peer_id().unwrap(),
+            voting_power: 1,
+        };
+        let store = Store::open(dir.path(), std::slice::from_ref(&v0)).unwrap();
+        let mut reg = Registry::from_genesis(std::slice::from_ref(&v0));
+        reg.revoked.insert("12D3KooWgone".into());
+        reg.revoked_names
+            .insert(NodeName::new("observer-1").unwrap());
+        reg.trust_roots
+            .insert(OrgName::new("org-c").unwrap(), vec![ca]);
+        let ex = Executed {
+            registry: Some(reg.clone()),
+            ..Executed::default()
+        };
+        let block = Block {
+            header: BlockHeader {
+                chain_id: "c".into(),
+                height: 1,
+                time_unix_ms: 5,
+                proposer: [0; 20],
+                parent: [0; 32],
+                txs_root: Block::compute_txs_root(&[]),
+                state_root: ex.state_root(),
+                state_size: 0,
+                tx_count: 0,
+            },
+            txs: vec![],
+        };
+        store.commit(&block, b"cert", &ex).unwrap();
+        drop(store);
+        // After a restart the node holds the very registry its peers hold in memory: revoked
+        // peers and names as they were, trust roots recorded by governance.
+        let store = Store::open(dir.path(), std::slice::from_ref(&v0)).unwrap();
+        assert_eq!(store.read().unwrap().registry().unwrap(), reg);
     }
 }

@@ -3,12 +3,13 @@
 //! A transaction is an envelope `{"body": "<JSON text>", "signatures": [...]}`. The body is
 //! carried as a string so that signers and verifiers hash the very same bytes, whatever JSON
 //! library each side uses. Each signature is ECDSA P-256 with SHA-256 over the body bytes,
-//! DER-encoded, by the key of an X.509 certificate that must chain to the network's CA bundle.
+//! DER-encoded, by the key of an X.509 certificate that a CA of the network's trust roots
+//! issued.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use yuelu_engine::{ChainId, NodeIdentity, NodeName};
+use yuelu_engine::{ChainId, NodeIdentity, NodeName, TrustRoots};
 
 /// Largest accepted body, in bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -40,7 +41,8 @@ pub enum TxError {
     /// A signature does not verify.
     #[error("signature invalid: {0}")]
     SignatureInvalid(String),
-    /// A certificate does not chain to the network's CA bundle, is expired, or is unusable.
+    /// A certificate is not issued by a CA of the network's trust roots, is expired, or is
+    /// unusable.
     #[error("certificate not trusted: {0}")]
     CertificateUntrusted(String),
     /// The signer's nonce (or the whole transaction) was seen before.
@@ -163,7 +165,9 @@ pub enum TxKind {
         value: String,
     },
     /// Changes the set of registered nodes: validators and observers in `add` join (their
-    /// role says which), nodes in `remove` leave and are refused as peers from then on.
+    /// role says which), nodes in `remove` leave and are refused as peers from then on. May
+    /// also record CA certificates as organisations' trust roots on the chain (an organisation
+    /// that joins after the genesis brings its CAs this way).
     #[serde(rename_all = "camelCase")]
     Governance {
         /// Nodes to register.
@@ -172,6 +176,12 @@ pub enum TxKind {
         /// Nodes to remove (revoke).
         #[serde(default)]
         remove: Vec<NodeName>,
+        /// CA certificates (a PEM bundle) to add to an organisation's trust roots, by
+        /// organisation. Once committed, every node trusts them from the next block on and
+        /// counts certificates they issued for that organisation. Left out of the body when
+        /// empty, so bodies without it are the bodies of earlier versions.
+        #[serde(default, skip_serializing_if = "TrustRoots::is_empty")]
+        trust_roots: TrustRoots,
     },
 }
 
@@ -257,14 +267,28 @@ impl TxBody {
                     return Err(TxError::Malformed("value is above 8 KiB".into()));
                 }
             }
-            TxKind::Governance { add, remove } => {
-                if add.is_empty() && remove.is_empty() {
+            TxKind::Governance {
+                add,
+                remove,
+                trust_roots,
+            } => {
+                if add.is_empty() && remove.is_empty() && trust_roots.is_empty() {
                     return Err(TxError::Malformed(
-                        "a governance transaction adds or removes at least one node".into(),
+                        "a governance transaction adds or removes at least one node, or adds trust roots"
+                            .into(),
                     ));
                 }
                 crate::genesis::check_identities(add, false)
                     .map_err(|e| TxError::Malformed(e.to_string()))?;
+                // The certificates themselves are parsed where they are applied (the node);
+                // here only what needs no X.509 parser.
+                for (org, pem) in &trust_roots.0 {
+                    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                        return Err(TxError::Malformed(format!(
+                            "trust roots of {org} hold no PEM certificate"
+                        )));
+                    }
+                }
             }
         }
         Ok(())
@@ -310,6 +334,14 @@ mod tests {
                 r#"{"chainId":"c1","nonce":1,"kind":"governance"}"#,
                 "TX_MALFORMED",
             ),
+            (
+                r#"{"chainId":"c1","nonce":1,"kind":"governance","trustRoots":{"org-c":"no pem"}}"#,
+                "TX_MALFORMED",
+            ),
+            (
+                r#"{"chainId":"c1","nonce":1,"kind":"governance","trustRoots":{"Org C":"-----BEGIN CERTIFICATE-----"}}"#,
+                "TX_MALFORMED",
+            ),
         ];
         for (body, code) in cases {
             assert_eq!(
@@ -318,6 +350,30 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn governance_may_carry_trust_roots_and_omits_them_when_empty() {
+        let with = r#"{"chainId":"c1","nonce":1,"kind":"governance","trustRoots":{"org-c":"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"}}"#;
+        let b = TxBody::parse(with, &chain()).unwrap();
+        let TxKind::Governance { trust_roots, .. } = &b.kind else {
+            panic!("governance")
+        };
+        assert_eq!(trust_roots.0.len(), 1);
+        // A body without trust roots serializes as earlier versions wrote it.
+        let without = TxBody {
+            chain_id: chain(),
+            nonce: 2,
+            kind: TxKind::Governance {
+                add: vec![],
+                remove: vec![NodeName::new("n1").unwrap()],
+                trust_roots: TrustRoots::default(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&without).unwrap(),
+            r#"{"chainId":"c1","nonce":2,"kind":"governance","add":[],"remove":["n1"]}"#
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Net, exclusive, tail};
+use common::{Client, Net, exclusive, tail};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -88,7 +88,7 @@ fn four_validators_commit_prove_and_refuse_bad_transactions() {
     net.start_all();
     wait_all(&net, &[0, 1, 2, 3, 4], 3);
 
-    let alice = net.ca.client("alice", "org-a", false);
+    let alice = net.ca("org-a").client("alice", "org-a", false);
     let chain = net.chain.clone();
     let doc = hex::encode(Sha256::digest(b"contract v1"));
     let notarize = alice.tx(
@@ -315,7 +315,7 @@ fn tolerates_one_crash_halts_safely_at_two_and_recovers() {
     let mut net = Net::new(4, 0, 100);
     net.start_all();
     wait_all(&net, &[0, 1, 2, 3], 3);
-    let client = net.ca.client("bob", "org-b", false);
+    let client = net.ca("org-b").client("bob", "org-b", false);
     let chain = net.chain.clone();
 
     // kill -9 one validator: the other three keep committing, transactions included.
@@ -395,8 +395,8 @@ fn unregistered_peers_are_refused_and_revoked_ones_cut_off() {
     assert!(net.nodes[0].log().contains("refused an unregistered peer"));
 
     // Governance: the member admin removes the observer; it is cut off and stops following.
-    let admin = net.ca.client("admin", "org-a", true);
-    let plain = net.ca.client("carol", "org-a", false);
+    let admin = net.ca("org-a").client("admin", "org-a", true);
+    let plain = net.ca("org-a").client("carol", "org-a", false);
     let change = json!({"kind": "governance", "remove": ["node1"]});
     let (s, v) = net.post(0, "/v1/txs", &plain.tx(&net.chain, change.clone()));
     assert_eq!(s, 202, "{v}");
@@ -419,4 +419,109 @@ fn unregistered_peers_are_refused_and_revoked_ones_cut_off() {
     );
     let (_, st) = net.get(0, "/v1/status").unwrap();
     assert_eq!(st["peers"], 0, "{st}");
+}
+
+/// A governance transaction signed by each of `by` (the first signer's nonce).
+fn governance(net: &Net, nonce: u64, change: Value, by: &[&Client]) -> Value {
+    let mut body = change;
+    body["kind"] = json!("governance");
+    body["chainId"] = json!(net.chain);
+    body["nonce"] = json!(nonce);
+    let text = body.to_string();
+    let signatures: Vec<Value> = by.iter().map(|c| c.signature(&text)).collect();
+    json!({"body": text, "signatures": signatures})
+}
+
+/// Submits to `node` and waits for the receipt.
+fn submit_and_wait(net: &Net, node: usize, tx: &Value) -> Value {
+    let (s, v) = net.post(node, "/v1/txs", tx);
+    assert_eq!(s, 202, "{v}");
+    net.wait_tx(node, v["txId"].as_str().unwrap(), LIVE)
+}
+
+#[test]
+fn members_are_their_cas_and_later_ones_bring_theirs_on_chain() {
+    let _lock = exclusive();
+    // Two members, one validator each: both admins must approve.
+    let mut net = Net::new(2, 0, 100);
+    net.start_all();
+    wait_all(&net, &[0, 1], 2);
+    let (ca_a, ca_b) = (net.ca("org-a"), net.ca("org-b"));
+    // A third organisation the nodes' files know nothing of.
+    let ca_c = common::Ca::new("org-c test");
+    let carol = ca_c.client("carol", "org-c", false);
+    let put = |c: &Client, v: &str| {
+        c.tx(
+            &net.chain,
+            json!({"kind": "put", "namespace": "c", "key": "k", "value": v}),
+        )
+    };
+    let (s, v) = net.post(0, "/v1/txs", &put(&carol, "early"));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("CERTIFICATE_UNTRUSTED")),
+        "{v}"
+    );
+
+    // Org C joins: an observer of its own, and its CA as its trust root.
+    let engine = yuelu_chain::YueluEngine;
+    let late = yuelu_engine::Engine::generate_node_keys(
+        &engine,
+        &common::spec(&net.chain, 100),
+        &yuelu_engine::NodeName::new("org-c-observer").unwrap(),
+        &yuelu_engine::OrgName::new("org-c").unwrap(),
+        yuelu_engine::NodeRole::Observer,
+    )
+    .unwrap()
+    .identity;
+    let change = json!({"add": [late], "trustRoots": {"org-c": ca_c.pem}});
+
+    // Org A's CA mints an admin certificate that claims to be org B's: it counts as org A's.
+    let admin_a = ca_a.client("admin-a", "org-a", true);
+    let forged_b = ca_a.client("admin-b", "org-b", true);
+    let refused = submit_and_wait(
+        &net,
+        0,
+        &governance(&net, 1, change.clone(), &[&admin_a, &forged_b]),
+    );
+    let receipt = &refused["receipt"];
+    assert_eq!(receipt["code"], "GOVERNANCE_REJECTED", "{refused}");
+    assert!(
+        receipt["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 member organisations [org-a], 2 needed"),
+        "{refused}"
+    );
+    let (s, v) = net.post(1, "/v1/txs", &put(&carol, "still not"));
+    assert_eq!(s, 403, "{v}");
+
+    // Org B's real admin, whose subject names the tenant as the platform CA writes it.
+    let admin_b = ca_b.client("admin-b", "长沙链上科技有限公司", true);
+    let done = submit_and_wait(&net, 1, &governance(&net, 2, change, &[&admin_a, &admin_b]));
+    assert_eq!(done["status"], "committed", "{done}");
+    assert_eq!(done["receipt"]["code"], "OK", "{done}");
+    let at = done["receipt"]["height"].as_u64().unwrap();
+    wait_all(&net, &[0, 1], at);
+
+    // From the next block on both nodes trust org C's CA: its client's transactions commit.
+    let st = submit_and_wait(&net, 0, &put(&carol, "joined"));
+    assert_eq!(st["status"], "committed", "{st}");
+    let h = st["receipt"]["height"].as_u64().unwrap();
+    wait_all(&net, &[0, 1], h);
+    for i in 0..2 {
+        let (_, kv) = net.get(i, "/v1/kv/c/k").unwrap();
+        assert_eq!(kv["value"], "joined", "node {i}: {kv}");
+    }
+
+    // A restarted node reads the recorded trust roots back from its store.
+    net.nodes[1].kill();
+    net.nodes[1].start();
+    let top = net.height(0).unwrap();
+    wait_all(&net, &[0, 1], top + 2);
+    let st = submit_and_wait(&net, 1, &put(&carol, "after restart"));
+    assert_eq!(st["status"], "committed", "{st}");
+    let h = st["receipt"]["height"].as_u64().unwrap();
+    wait_all(&net, &[0, 1], h);
+    assert_same_chain(&net, &[0, 1], h);
 }

@@ -738,6 +738,12 @@ impl App {
         };
         if let Some(reg) = executed.registry.clone() {
             info!(height, "registered nodes changed by governance");
+            if reg.trust_roots != self.registry.trust_roots {
+                // Before the next height is proposed or validated here (this loop does one
+                // thing at a time), so every node trusts the new CAs from the same height.
+                info!(height, "trust roots changed by governance");
+                self.shared.verifier.set_chain_roots(&reg.trust_roots);
+            }
             self.registry = reg;
             self.shared.gate.set_allowed(allowed_peers(
                 &self.config_peers,

@@ -1,5 +1,6 @@
-//! A real network on loopback: keys, genesis and plans from the plugin, certificates from a
-//! test CA (rcgen), nodes as `yuelu node` child processes, and a blocking HTTP client.
+//! A real network on loopback: keys, genesis and plans from the plugin, certificates from one
+//! test CA per organisation (rcgen), nodes as `yuelu node` child processes, and a blocking
+//! HTTP client.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,7 +21,7 @@ use yuelu_e2e::{ChildGuard, free_port, yuelu_bin};
 use yuelu_engine::{
     BlockParams, ChainId, Consensus, CryptoSuite, Engine, EngineKind, FileContent, GeneratedNode,
     GenesisInput, NetworkSpec, NodeEndpoint, NodeIdentity, NodeName, NodePlan, NodeRole, OrgName,
-    PortName, Topology,
+    PortName, Topology, TrustRoots,
 };
 
 /// Serialises the tests that start whole networks: two cores cannot run several at once
@@ -67,7 +68,8 @@ impl Ca {
         params.signed_by(&key, &self.issuer).unwrap().pem()
     }
 
-    /// A client with a fresh key; `admin` puts OU=admin in its subject.
+    /// A client with a fresh key; `org` is what its subject's O claims (nodes do not read it:
+    /// the CA that issued it says whose it is), `admin` puts OU=admin in its subject.
     pub fn client(&self, cn: &str, org: &str, admin: bool) -> Client {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -176,11 +178,15 @@ impl Node {
     }
 }
 
+/// The organisations of a test network: nodes alternate between them.
+pub const ORGS: [&str; 2] = ["org-a", "org-b"];
+
 /// A network.
 pub struct Net {
     pub dir: tempfile::TempDir,
     pub chain: String,
-    pub ca: Ca,
+    /// Each organisation's CA, by organisation: the network's trust roots.
+    pub cas: BTreeMap<String, Ca>,
     pub nodes: Vec<Node>,
     pub http: reqwest::blocking::Client,
 }
@@ -200,8 +206,8 @@ pub fn spec(chain: &str, interval_ms: u32) -> NetworkSpec {
 }
 
 impl Net {
-    /// Plans `validators` + `observers` nodes (orgs alternate org-a / org-b), and writes their
-    /// homes. Nodes are not started.
+    /// Plans `validators` + `observers` nodes (orgs alternate org-a / org-b, each with its own
+    /// CA), and writes their homes. Nodes are not started.
     pub fn new(validators: usize, observers: usize, interval_ms: u32) -> Net {
         Net::with_strangers(validators, observers, 0, interval_ms)
     }
@@ -232,7 +238,18 @@ impl Net {
         let mut spec = spec(chain, block.interval_ms);
         spec.block = block;
         let engine = YueluEngine;
-        let ca = Ca::new("yuelu-test");
+        let cas: BTreeMap<String, Ca> = ORGS
+            .iter()
+            .map(|o| (o.to_string(), Ca::new(&format!("{o} test"))))
+            .collect();
+        let trust_roots = TrustRoots(
+            cas.iter()
+                .map(|(o, ca)| (OrgName::new(o.as_str()).unwrap(), ca.pem.clone()))
+                .collect(),
+        )
+        .to_bytes()
+        .unwrap();
+        let bundle: String = cas.values().map(|ca| ca.pem.as_str()).collect();
         let total = validators + observers + strangers;
         let generated: Vec<GeneratedNode> = (0..total)
             .map(|i| {
@@ -245,7 +262,7 @@ impl Net {
                     .generate_node_keys(
                         &spec,
                         &NodeName::new(format!("node{i}")).unwrap(),
-                        &OrgName::new(if i % 2 == 0 { "org-a" } else { "org-b" }).unwrap(),
+                        &OrgName::new(ORGS[i % 2]).unwrap(),
                         role,
                     )
                     .unwrap()
@@ -295,12 +312,16 @@ impl Net {
             std::fs::create_dir_all(&home).unwrap();
             let key_pem =
                 String::from_utf8(g.secrets.0.values().next().expect("node key").clone()).unwrap();
+            let own_ca = &cas[g.identity.org.as_str()];
             for f in &plan.files {
                 let bytes = match &f.content {
                     FileContent::Inline(b) => b.clone(),
                     FileContent::Secret(name) => g.secrets.0[name].clone(),
-                    FileContent::Certificate(_) => ca.node_cert(&key_pem, "127.0.0.1").into_bytes(),
-                    FileContent::CaBundle => ca.pem.clone().into_bytes(),
+                    FileContent::Certificate(_) => {
+                        own_ca.node_cert(&key_pem, "127.0.0.1").into_bytes()
+                    }
+                    FileContent::CaBundle => bundle.clone().into_bytes(),
+                    FileContent::TrustRoots => trust_roots.clone(),
                 };
                 let path = home.join(f.path.as_str());
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -327,16 +348,23 @@ impl Net {
                     .into(),
             });
         }
+        // The workspace turns reqwest's TLS on, and reqwest then wants a crypto provider.
+        yuelu_e2e::install_crypto_provider();
         Net {
             dir,
             chain: chain.into(),
-            ca,
+            cas,
             nodes,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// The CA of an organisation of the network.
+    pub fn ca(&self, org: &str) -> &Ca {
+        &self.cas[org]
     }
 
     pub fn start_all(&mut self) {
