@@ -17,64 +17,14 @@ use common::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use yuelu_controller::crd::{ChainMember, ChainNetwork};
-use yuelu_e2e::Platform;
+use yuelu_e2e::{Gql, Platform, openssl_ok as openssl};
 
 const T: Duration = Duration::from_secs(90);
 const NS: &str = "chain-a";
 const OUTSIDE: &str = "elsewhere";
 const SECRET: &str = "platform-enrollment";
-
-/// GraphQL over HTTP, as any client of the platform.
-struct Gql {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Gql {
-    async fn call(&self, token: Option<&str>, query: &str, vars: Value) -> Value {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({"query": query, "variables": vars}));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req.send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let v: Value = resp.json().await.unwrap();
-        assert!(v["errors"].is_null(), "{query} => {v}");
-        v["data"].clone()
-    }
-
-    async fn sign_in(&self, user: &str, password: &str) -> String {
-        let d = self
-            .call(
-                None,
-                "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { token } }",
-                json!({"u": user, "p": password}),
-            )
-            .await;
-        d["signIn"]["token"].as_str().unwrap().to_owned()
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
-}
 
 fn condition(
     m: &ChainMember,
@@ -158,17 +108,14 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
     };
     let env = setup(false).await;
     let platform = platform.await.unwrap();
-    let gql = Gql {
-        url: platform.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let gql = Gql::new(&platform.url);
 
     // --- the platform side: tenant, name policy, tenant admin, enrollment token -------------
     let admin = gql
-        .sign_in("admin", platform.admin_password.as_deref().unwrap())
+        .token("admin", platform.admin_password.as_deref().unwrap())
         .await;
     let d = gql
-        .call(
+        .ok(
             Some(&admin),
             "mutation($p: TenantProfileInput!) { createTenant(profile: $p) { id } }",
             json!({"p": {"name": "湘江链数据有限公司", "uscc": "91350100M000100Y43", "contactName": "刘",
@@ -177,21 +124,21 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
         .await;
     let tenant = d["createTenant"]["id"].as_str().unwrap().to_owned();
     // The member's pods are named <pod>.<member>-nodes.<namespace>.svc.cluster.local.
-    gql.call(
+    gql.ok(
         Some(&admin),
         "mutation($t: ID!, $d: [String!]!) { setTenantNamePolicy(id: $t, domains: $d) { id } }",
         json!({"t": tenant, "d": [format!("{NS}.svc.cluster.local")]}),
     )
     .await;
-    gql.call(
+    gql.ok(
         Some(&admin),
         "mutation($t: ID!) { createUser(input: {tenantId: $t, username: \"liu\", password: \"a long enough password\", role: TENANT_ADMIN}) { id } }",
         json!({"t": tenant}),
     )
     .await;
-    let liu = gql.sign_in("liu", "a long enough password").await;
+    let liu = gql.token("liu", "a long enough password").await;
     let d = gql
-        .call(
+        .ok(
             Some(&liu),
             "mutation { createEnrollmentToken(name: \"cluster chain-a\", uses: 20, expiresInHours: 24) { token } }",
             json!({}),
@@ -297,7 +244,7 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
     // The API lists them, active, under the tenant's CA.
     let listing = || async {
         let d = gql
-            .call(
+            .ok(
                 Some(&liu),
                 "{ certificates(first: 100) { edges { node { serial status caId commonName } } } }",
                 json!({}),
@@ -320,7 +267,7 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
     // (3 s resyncs, the children's own events) and after the controller settled.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let d = gql
-        .call(
+        .ok(
             Some(&liu),
             "{ enrollmentTokens { nodes { usesLeft } } }",
             json!({}),
@@ -403,7 +350,7 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
     .await;
     assert!(held.contains("not sent again"), "{held}");
     let d = gql
-        .call(
+        .ok(
             Some(&admin),
             "{ auditLog(filter: {action: \"enroll\"}, first: 100) { nodes { result } } }",
             json!({}),
@@ -447,8 +394,8 @@ async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes(
         "{listed:?}"
     );
     let crl = gql
-        .http
-        .get(format!("{}/ca/{ca_id}/crl", gql.url))
+        .http()
+        .get(format!("{}/ca/{ca_id}/crl", gql.url()))
         .send()
         .await
         .unwrap();

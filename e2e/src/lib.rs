@@ -9,13 +9,17 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binary;
+pub mod graphql;
 pub mod kube;
+pub mod openssl;
 pub mod platform;
 pub mod port;
 pub mod postgres;
 pub mod process;
 
 pub use binary::yuelu_bin;
+pub use graphql::Gql;
+pub use openssl::{openssl, openssl_ok};
 pub use platform::Platform;
 pub use port::free_port;
 pub use postgres::PgCluster;

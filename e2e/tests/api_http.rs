@@ -6,75 +6,8 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use yuelu_e2e::{PgCluster, Platform};
-
-struct Api {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        token: Option<&str>,
-        request_id: Option<&str>,
-        query: &str,
-        vars: Value,
-    ) -> (Value, String) {
-        let mut req = self
-            .http
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({"query": query, "variables": vars}));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(id) = request_id {
-            req = req.header("x-request-id", id);
-        }
-        let resp = req.send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
-        (resp.json().await.unwrap(), id)
-    }
-
-    async fn ok(&self, token: Option<&str>, query: &str, vars: Value) -> Value {
-        let (r, _) = self.call(token, None, query, vars).await;
-        assert!(r["errors"].is_null(), "{query} => {r}");
-        r["data"].clone()
-    }
-
-    async fn sign_in(&self, user: &str, password: &str) -> Value {
-        self.call(
-            None,
-            None,
-            "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { token } }",
-            json!({"u": user, "p": password}),
-        )
-        .await
-        .0
-    }
-}
-
-/// An HTTP client (with the process's crypto provider installed).
-fn http() -> reqwest::Client {
-    yuelu_e2e::install_crypto_provider();
-    reqwest::Client::new()
-}
-
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "openssl {args:?}: {text}");
-    text
-}
+use yuelu_e2e::graphql::code;
+use yuelu_e2e::{Gql, PgCluster, Platform, openssl_ok as openssl};
 
 /// A P-256 key and CSR made by `openssl req`, as a node runtime would.
 fn openssl_csr(dir: &Path, name: &str) -> String {
@@ -108,20 +41,11 @@ fn openssl_csr(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join("node.csr")).unwrap()
 }
 
-fn code(r: &Value) -> &str {
-    r["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or("ok")
-}
-
 async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     let data = dir.join("data");
     let mut p = Platform::start_with(&data, &dir.join("first.log"), &[], envs).unwrap();
     let admin_pw = p.admin_password.clone().unwrap();
-    let api = Api {
-        url: p.url.clone(),
-        http: http(),
-    };
+    let api = Gql::new(&p.url);
 
     let admin = api.sign_in("admin", &admin_pw).await;
     let admin = admin["data"]["signIn"]["token"]
@@ -203,8 +127,8 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
         .to_owned();
     let csr = openssl_csr(dir, "validator-0.chain.example.cn");
     let enroll = |token: String, csr: String| {
-        let http = api.http.clone();
-        let url = format!("{}/enroll", api.url);
+        let http = api.http().clone();
+        let url = format!("{}/enroll", api.url());
         async move {
             http.post(url)
                 .bearer_auth(token)
@@ -237,8 +161,8 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     let resp = enroll("yle_forged".into(), csr.clone()).await;
     assert_eq!(resp.status(), 401);
     let resp = api
-        .http
-        .post(format!("{}/enroll", api.url))
+        .http()
+        .post(format!("{}/enroll", api.url()))
         .bearer_auth(&enroll_token)
         .body("{not json")
         .send()
@@ -255,10 +179,10 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     let cert = &d["certificates"]["edges"][0]["node"];
     api.ok(Some(&liu), "mutation($id: ID!) { revokeCertificate(id: $id, reason: CESSATION_OF_OPERATION) { status } }", json!({"id": cert["id"]})).await;
     let crl = api
-        .http
+        .http()
         .get(format!(
             "{}/ca/{}/crl",
-            api.url,
+            api.url(),
             cert["caId"].as_str().unwrap()
         ))
         .send()
@@ -289,10 +213,10 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
         "{out}"
     );
     let pem = api
-        .http
+        .http()
         .get(format!(
             "{}/ca/{}/crl.pem",
-            api.url,
+            api.url(),
             cert["caId"].as_str().unwrap()
         ))
         .send()
@@ -303,10 +227,11 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
         .unwrap();
     assert!(pem.starts_with("-----BEGIN X509 CRL-----"));
     let missing = api
-        .http
+        .http()
         .get(format!(
             "{}/ca/{}/crl",
-            api.url, "00000000-0000-0000-0000-000000000000"
+            api.url(),
+            "00000000-0000-0000-0000-000000000000"
         ))
         .send()
         .await
@@ -336,10 +261,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     );
     let p2 = Platform::start_with(&data, &dir.join("second.log"), &[], envs).unwrap();
     assert!(p2.admin_password.is_none());
-    let api = Api {
-        url: p2.url.clone(),
-        http: http(),
-    };
+    let api = Gql::new(&p2.url);
     let d = api
         .ok(
             Some(&api_token),

@@ -2,37 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
-use yuelu_e2e::{Platform, yuelu_bin};
+use yuelu_e2e::{Gql, Platform, yuelu_bin};
 
-/// An HTTP client (with the process's crypto provider installed).
-fn http() -> reqwest::Client {
-    yuelu_e2e::install_crypto_provider();
-    reqwest::Client::new()
-}
-
-async fn graphql(url: &str, token: Option<&str>, query: &str, vars: Value) -> Value {
-    let mut req = http()
-        .post(format!("{url}/graphql"))
-        .json(&json!({"query": query, "variables": vars}));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
-async fn sign_in(url: &str, password: &str) -> Value {
-    graphql(
-        url,
-        None,
-        "mutation($u: String!, $p: String!) { signIn(username: $u, password: $p) { token user { username role } } }",
-        json!({"u": "admin", "p": password}),
-    )
-    .await
+/// The platform's GraphQL endpoint.
+fn gql(url: &str) -> Gql {
+    Gql::new(url)
 }
 
 fn csrf_of(page: &str) -> String {
@@ -48,7 +25,7 @@ async fn up_serves_health_metrics_console_and_graphql() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut p = Platform::start(&data, &dir.path().join("up.log"), &[]).unwrap();
-    let http = http();
+    let http = gql(&p.url).http().clone();
 
     let health = http.get(format!("{}/healthz", p.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -90,7 +67,10 @@ async fn up_serves_health_metrics_console_and_graphql() {
     assert_eq!(css.status(), 200);
 
     // GraphQL answers, and a browser gets GraphiQL.
-    let v = graphql(&p.url, None, "{ version }", json!({})).await;
+    let v = gql(&p.url)
+        .call(None, None, "{ version }", json!({}))
+        .await
+        .0;
     assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"), "{v}");
     let gi = http
         .get(format!("{}/graphql", p.url))
@@ -108,9 +88,12 @@ async fn up_serves_health_metrics_console_and_graphql() {
         .admin_password
         .clone()
         .expect("first start prints the admin password");
-    let s = sign_in(&p.url, &password).await;
+    let s = gql(&p.url).sign_in("admin", &password).await;
     let token = s["data"]["signIn"]["token"].as_str().unwrap().to_owned();
-    let me = graphql(&p.url, Some(&token), "{ me { username role } }", json!({})).await;
+    let me = gql(&p.url)
+        .call(Some(&token), None, "{ me { username role } }", json!({}))
+        .await
+        .0;
     assert_eq!(
         me["data"]["me"],
         json!({"username": "admin", "role": "PLATFORM_ADMIN"})
@@ -178,9 +161,9 @@ async fn restart_keeps_the_admin_and_the_console_signs_in() {
     );
     assert_eq!(std::fs::read(&key).unwrap(), key_bytes, "the key is kept");
     assert!(!second.child.log().contains("production must supply"));
-    let s = sign_in(&second.url, &password).await;
+    let s = gql(&second.url).sign_in("admin", &password).await;
     assert_eq!(s["data"]["signIn"]["user"]["username"], "admin", "{s}");
-    let wrong = sign_in(&second.url, "not-the-password").await;
+    let wrong = gql(&second.url).sign_in("admin", "not-the-password").await;
     assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
     // The console: sign-in form with CSRF, session cookie, overview, sign-out.

@@ -193,24 +193,6 @@ pub fn role_name(r: Role) -> &'static str {
     }
 }
 
-/// Runs `openssl` with arguments in `dir`, returning (success, stdout + stderr).
-pub fn openssl(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// Like [`openssl`], failing the test unless it succeeds.
-pub fn openssl_ok(dir: &std::path::Path, args: &[&str]) -> String {
-    let (ok, text) = openssl(dir, args);
-    assert!(ok, "openssl {args:?} failed:\n{text}");
-    text
-}
+/// The `openssl` command line, from the shared harness.
+#[allow(unused_imports)] // each test binary uses a different part of the support module
+pub use yuelu_e2e::{openssl, openssl_ok};
