@@ -136,7 +136,14 @@ async fn request_id(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId::from_header(req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     req.extensions_mut().insert(id.clone());
-    let mut res = next.call(req).await?;
+    // Everything logged while serving the request (internal errors included) carries its id.
+    let span = tracing::info_span!(
+        "request",
+        id = %id,
+        method = %req.method(),
+        path = %req.path()
+    );
+    let mut res = tracing::Instrument::instrument(next.call(req), span).await?;
     if let Ok(v) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID, v);
     }

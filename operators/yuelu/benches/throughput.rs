@@ -44,7 +44,11 @@ struct Step {
 fn main() {
     // The workspace turns reqwest's TLS on; its clients then need a rustls crypto provider.
     yuelu_e2e::install_crypto_provider();
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_yuelu-chain-node"));
+    // YUELU_BENCH_NODE_BIN runs another build of the node (a profiling build with frame
+    // pointers, say) under the same load.
+    let bin = std::env::var_os("YUELU_BENCH_NODE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_yuelu-chain-node")));
     let rates: Vec<u64> = std::env::var("YUELU_BENCH_RATES")
         .ok()
         .map(|s| s.split(',').filter_map(|r| r.trim().parse().ok()).collect())

@@ -2,7 +2,7 @@
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with a stable code.
 
-use crate::block::Block;
+use crate::block::{Block, RawTx};
 use crate::chain::{Shared, SubmitError};
 use crate::state::notarize_leaf;
 use crate::tx::{SignedTx, TxError, TxId};
@@ -78,16 +78,27 @@ async fn submit_batch(data: Data, body: web::Bytes) -> HttpResponse {
             format!("at most {MAX_BATCH} transactions per batch"),
         );
     }
-    let results: Vec<Value> = txs
+    let raws: Vec<Result<RawTx, SubmitError>> = txs
         .into_iter()
         .map(|v| {
-            let r = serde_json::from_value::<SignedTx>(v)
-                .map_err(|e| SubmitError::from(TxError::Malformed(format!("envelope: {e}"))))
-                .and_then(|tx| data.submit(&tx));
-            match r {
-                Ok(id) => json!({"txId": id.to_string()}),
-                Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
-            }
+            let tx = serde_json::from_value::<SignedTx>(v)
+                .map_err(|e| TxError::Malformed(format!("envelope: {e}")))?;
+            Ok(RawTx::from_signed(&tx)?)
+        })
+        .collect();
+    // One read of the store and one forwarding message for the whole batch; its signature
+    // checks run on the blocking pool, so that the workers keep answering (long polls,
+    // probes) meanwhile.
+    let shared = data.get_ref().clone();
+    let results = match web::block(move || shared.submit_all(raws)).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(id) => json!({"txId": id.to_string()}),
+            Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
         })
         .collect();
     HttpResponse::Ok().json(json!({"results": results}))

@@ -3,17 +3,19 @@
 use crate::block::{BlockId, RawTx};
 use crate::consensus::gate::PeerGate;
 use crate::genesis::GenesisDoc;
-use crate::mempool::Mempool;
+use crate::forward::Forwarding;
+use crate::mempool::{Added, Mempool};
 use crate::metrics::Metrics;
 use crate::state::{CheckedTx, Registry, StateView, nonce_key};
-use crate::store::Store;
+use crate::store::{Reader, Store};
 use crate::tx::{SignedTx, TxBody, TxError, TxId, TxKind};
 use crate::verify::Verifier;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
-use yuelu_engine::{NodeName, NodeRole};
+use tracing::debug;
+use yuelu_engine::{ChainId, NodeName, NodeRole};
 
 /// Now, Unix milliseconds.
 pub fn now_ms() -> u64 {
@@ -56,6 +58,8 @@ pub struct Shared {
     pub verifier: Verifier,
     /// The pool.
     pub mempool: Mutex<Mempool>,
+    /// Forwarding of admitted transactions to the peers, and of theirs to this node.
+    pub forwarding: Forwarding,
     /// Peer admission.
     pub gate: Arc<PeerGate>,
     /// Metrics.
@@ -97,6 +101,15 @@ impl SubmitError {
             SubmitError::Internal(_) => "INTERNAL",
         }
     }
+
+    /// The same error, for each transaction of a batch it applies to.
+    fn clone_of(&self) -> SubmitError {
+        match self {
+            SubmitError::Tx(e) => SubmitError::Tx(e.clone()),
+            SubmitError::NotAValidator => SubmitError::NotAValidator,
+            SubmitError::Internal(m) => SubmitError::Internal(m.clone()),
+        }
+    }
 }
 
 impl Shared {
@@ -108,22 +121,96 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    /// Checks a submitted transaction completely and pools it. Nothing changes on failure.
+    /// Checks a submitted transaction completely and pools it (then forwards it to the
+    /// peers). Nothing changes on failure. The very transaction already pending here is
+    /// accepted again, unchanged.
     pub fn submit(&self, tx: &SignedTx) -> Result<TxId, SubmitError> {
-        let r = self.submit_inner(tx);
-        if r.is_err() {
-            self.metrics.rejected_txs.inc();
-        }
-        r
+        let raw = RawTx::from_signed(tx).map_err(SubmitError::from);
+        self.submit_all(vec![raw]).into_iter().next().unwrap_or_else(|| {
+            Err(SubmitError::Internal("no result for a submission".into()))
+        })
     }
 
-    fn submit_inner(&self, tx: &SignedTx) -> Result<TxId, SubmitError> {
+    /// [`Shared::submit`] for many transactions (decoded, or refused already), with one read
+    /// of the store; the results are in the same order.
+    pub fn submit_all(
+        &self,
+        txs: Vec<Result<RawTx, SubmitError>>,
+    ) -> Vec<Result<TxId, SubmitError>> {
+        let view = if self.is_validator() {
+            self.store
+                .read()
+                .map_err(|e| SubmitError::Internal(e.to_string()))
+        } else {
+            Err(SubmitError::NotAValidator)
+        };
+        let mut forward = Vec::new();
+        let results: Vec<Result<TxId, SubmitError>> = txs
+            .into_iter()
+            .map(|r| {
+                let raw = r?;
+                let view = view.as_ref().map_err(SubmitError::clone_of)?;
+                let (id, added) = self.admit(view, raw, true)?;
+                if let Admitted::New(tx) = added {
+                    forward.push(tx);
+                }
+                Ok(id)
+            })
+            .collect();
+        let refused = results.iter().filter(|r| r.is_err()).count();
+        self.metrics.rejected_txs.inc_by(refused as u64);
+        self.forwarding.send(forward);
+        results
+    }
+
+    /// Checks and pools transactions a peer forwarded, as if a client had submitted them
+    /// here; those that do not pass are dropped (their sender answered its client). Returns
+    /// how many were pooled now.
+    pub fn admit_forwarded(&self, txs: Vec<RawTx>) -> usize {
+        // An observer does not propose; a validator that is not one yet has no use for them.
         if !self.is_validator() {
-            return Err(SubmitError::NotAValidator);
+            return 0;
         }
-        let raw = RawTx::from_signed(tx)?;
+        let Ok(view) = self.store.read() else {
+            return 0;
+        };
+        let mut pooled = 0;
+        for raw in txs {
+            match self.admit(&view, raw, false) {
+                Ok((_, Admitted::New(_))) => pooled += 1,
+                Ok((_, Admitted::Known)) => {}
+                Err(e) => debug!(code = e.code(), %e, "forwarded transaction not pooled"),
+            }
+        }
+        self.metrics.forwarded_txs.inc_by(pooled as u64);
+        pooled
+    }
+
+    /// Checks a transaction against the committed state `view` and pools it. `local`: a
+    /// client submitted it here (rather than a peer forwarding it).
+    fn admit(
+        &self,
+        view: &Reader,
+        raw: RawTx,
+        local: bool,
+    ) -> Result<(TxId, Admitted), SubmitError> {
         if raw.encoded_len() > crate::tx::MAX_TX_BYTES {
             return Err(TxError::Malformed("transaction too large".into()).into());
+        }
+        let id = raw.id();
+        // What is pending or has just committed costs no signature check: peers forward
+        // every transaction to every validator, and a copy often arrives after the original.
+        {
+            let pool = self
+                .mempool
+                .lock()
+                .map_err(|_| SubmitError::Internal("pool lock".into()))?;
+            if pool.get(&id).is_some_and(|p| p.tx.raw == raw) {
+                return Ok((id, Admitted::Known));
+            }
+            if pool.recently_committed(&id) {
+                return Err(TxError::Duplicate(id.to_string()).into());
+            }
         }
         let body = TxBody::parse(&raw.body, &self.genesis.chain_id)?;
         let signers = self.verifier.verify_tx(&raw)?;
@@ -144,14 +231,9 @@ impl Shared {
             )
             .into());
         }
-        let id = raw.id();
         let first = signers
             .first()
             .ok_or_else(|| TxError::Malformed("no signature".into()))?;
-        let view = self
-            .store
-            .read()
-            .map_err(|e| SubmitError::Internal(e.to_string()))?;
         if view.tx_committed(&id).map_err(SubmitError::Internal)? {
             return Err(TxError::Duplicate(id.to_string()).into());
         }
@@ -167,26 +249,45 @@ impl Shared {
                 return Err(TxError::AlreadyNotarized(hash.clone()).into());
             }
         }
-        let checked = CheckedTx { raw, id, signers };
+        let nonce = body.nonce;
+        let checked = Arc::new(CheckedTx {
+            raw,
+            id,
+            signers,
+            body: Some(Arc::new(body)),
+        });
         let mut pool = self
             .mempool
             .lock()
             .map_err(|_| SubmitError::Internal("pool lock".into()))?;
-        pool.add(checked, body.nonce)?;
+        let added = match pool.add(checked.clone(), nonce, local)? {
+            Added::New => Admitted::New(checked),
+            Added::Known => Admitted::Known,
+        };
         self.metrics.txpool.set(pool.len() as i64);
-        Ok(id)
+        Ok((id, added))
     }
 }
 
+/// What admission did with a transaction.
+enum Admitted {
+    /// Pooled now.
+    New(Arc<CheckedTx>),
+    /// Already pending here.
+    Known,
+}
+
 /// Checks the signatures of a block's transactions. Transactions this node already checked
-/// (same id and bytes in its pool) are not checked again. Uses every core: this is the most
-/// expensive part of validating a proposal.
+/// (same id and bytes in its pool: submitted here, or forwarded by a peer) are not checked
+/// again. The others are checked on every core: that is the expensive part of validating a
+/// proposal.
 pub fn check_block_txs(
     verifier: &Verifier,
     pool: &Mutex<Mempool>,
+    chain: &ChainId,
     txs: &[RawTx],
-) -> Result<Vec<CheckedTx>, String> {
-    let mut known: Vec<Option<CheckedTx>> = Vec::with_capacity(txs.len());
+) -> Result<Vec<Arc<CheckedTx>>, String> {
+    let mut known: Vec<Option<Arc<CheckedTx>>> = Vec::with_capacity(txs.len());
     if let Ok(p) = pool.lock() {
         for t in txs {
             let id = t.id();
@@ -199,34 +300,35 @@ pub fn check_block_txs(
     } else {
         known.resize(txs.len(), None);
     }
+    let unknown = known.iter().filter(|k| k.is_none()).count();
+    if unknown == 0 {
+        return Ok(known.into_iter().flatten().collect());
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
     let chunk = txs.len().div_ceil(threads).max(64);
-    let mut out: Vec<Result<Vec<CheckedTx>, String>> = Vec::new();
+    let check = |(t, k): (&RawTx, &Option<Arc<CheckedTx>>)| match k {
+        Some(c) => Ok(c.clone()),
+        None => {
+            let id = t.id();
+            verifier
+                .verify_tx(t)
+                .map(|signers| Arc::new(CheckedTx::new(t.clone(), id, signers, chain)))
+                .map_err(|e| format!("transaction {id}: {e}"))
+        }
+    };
+    if unknown <= 64 {
+        // Not worth threads.
+        return txs.iter().zip(&known).map(check).collect();
+    }
+    let mut out: Vec<Result<Vec<Arc<CheckedTx>>, String>> = Vec::new();
     std::thread::scope(|s| {
         let handles: Vec<_> = txs
             .chunks(chunk)
             .zip(known.chunks(chunk))
-            .map(|(ts, ks)| {
-                s.spawn(move || {
-                    ts.iter()
-                        .zip(ks)
-                        .map(|(t, k)| match k {
-                            Some(c) => Ok(c.clone()),
-                            None => verifier
-                                .verify_tx(t)
-                                .map(|signers| CheckedTx {
-                                    raw: t.clone(),
-                                    id: t.id(),
-                                    signers,
-                                })
-                                .map_err(|e| format!("transaction {}: {e}", t.id())),
-                        })
-                        .collect::<Result<Vec<_>, String>>()
-                })
-            })
+            .map(|(ts, ks)| s.spawn(move || ts.iter().zip(ks).map(check).collect()))
             .collect();
         for h in handles {
             out.push(

@@ -20,6 +20,8 @@ pub mod chain;
 #[cfg(feature = "node")]
 pub mod consensus;
 #[cfg(feature = "node")]
+pub mod forward;
+#[cfg(feature = "node")]
 pub mod mempool;
 #[cfg(feature = "node")]
 pub mod merkle;

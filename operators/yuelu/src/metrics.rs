@@ -23,6 +23,8 @@ pub struct Metrics {
     pub refused_peers: IntGauge,
     /// Transactions refused at submission.
     pub rejected_txs: IntCounter,
+    /// Transactions peers forwarded that this node checked and pooled.
+    pub forwarded_txs: IntCounter,
 }
 
 /// A metric could not be registered (duplicate name: a bug).
@@ -72,6 +74,10 @@ impl Metrics {
             rejected_txs: counter(
                 "yuelu_tx_rejected_total",
                 "Transactions refused at submission (bad signature, replay, malformed...)",
+            )?,
+            forwarded_txs: counter(
+                "yuelu_tx_forwarded_total",
+                "Transactions forwarded by peers that this node checked and pooled",
             )?,
             registry,
         })

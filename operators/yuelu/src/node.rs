@@ -8,6 +8,7 @@ use crate::consensus::codec::ChainCodec;
 use crate::consensus::context::ChainContext;
 use crate::consensus::gate::{self, PeerGate};
 use crate::consensus::signing::Keys;
+use crate::forward::Forwarding;
 use crate::genesis::{GENESIS_PATH, GenesisDoc};
 use crate::keys::NodeKey;
 use crate::mempool::Mempool;
@@ -16,7 +17,8 @@ use crate::state::Registry;
 use crate::store::Store;
 use crate::verify::Verifier;
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, DiscoveryConfig, NodeConfig as EngineNodeConfig, P2pConfig, ValueSyncConfig,
+    ConsensusConfig, DiscoveryConfig, NodeConfig as EngineNodeConfig, P2pConfig, PubSubProtocol,
+    ValueSyncConfig,
 };
 use malachitebft_app_channel::app::metrics::SharedRegistry;
 use malachitebft_app_channel::app::net::Multiaddr;
@@ -344,6 +346,7 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         .height
         .set(i64::try_from(tip.height).unwrap_or(i64::MAX));
     let (committed, _) = watch::channel(tip.height);
+    let (forwarding, forward_queues) = Forwarding::new();
     let shared = Arc::new(Shared {
         genesis: genesis.clone(),
         node: config.node.clone(),
@@ -352,6 +355,7 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         store: store.clone(),
         verifier,
         mempool: Mutex::new(Mempool::new(args.txpool_size)),
+        forwarding,
         gate: gate.clone(),
         metrics,
         tip: RwLock::new(TipInfo {
@@ -403,6 +407,13 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
                     enabled: false,
                     ..DiscoveryConfig::default()
                 },
+                // Every member dials every other (no discovery), so messages go straight to
+                // each peer; GossipSub would relay each one again through the mesh and sign
+                // and check each copy with the libp2p key (P-256, in software), which cost
+                // more CPU than checking the transactions themselves. Connections are
+                // authenticated by the noise handshake, and the gate admits registered peers
+                // only, so the per-message signature added nothing.
+                protocol: PubSubProtocol::Broadcast,
                 ..P2pConfig::default()
             },
             ..ConsensusConfig::default()
@@ -470,6 +481,7 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         p2p = config.p2p_port,
         "node started"
     );
+    Forwarding::start(forward_queues, shared.clone(), channels.network.clone())?;
     let mut app_task = tokio::spawn(app.run(channels));
 
     let parent = std::os::unix::process::parent_id();

@@ -272,6 +272,23 @@ pub struct CheckedTx {
     pub id: TxId,
     /// Signers, in signature order (already verified).
     pub signers: Vec<Arc<Signer>>,
+    /// The body as parsed for this chain when the signatures were checked, if it parsed:
+    /// execution then does not parse it again. `None` makes execution parse it (and record
+    /// why it does not parse). Parsing is deterministic, so either way executes alike.
+    pub body: Option<Arc<TxBody>>,
+}
+
+impl CheckedTx {
+    /// A checked transaction, its body parsed for `chain` if it parses.
+    pub fn new(raw: RawTx, id: TxId, signers: Vec<Arc<Signer>>, chain: &ChainId) -> CheckedTx {
+        let body = TxBody::parse(&raw.body, chain).ok().map(Arc::new);
+        CheckedTx {
+            raw,
+            id,
+            signers,
+            body,
+        }
+    }
 }
 
 /// The result of executing a block: everything to write when it commits.
@@ -308,14 +325,14 @@ impl Executed {
 /// state, block time and transactions give the same result on every node. A transaction that
 /// cannot apply (replayed nonce, hash already notarized, expired certificate...) gets a failed
 /// receipt and changes nothing.
-pub fn execute<V: StateView>(
+pub fn execute<V: StateView, T: std::borrow::Borrow<CheckedTx>>(
     view: &V,
     chain: &ChainId,
     registry: &Registry,
     frontier: &Frontier,
     height: u64,
     time_unix_ms: u64,
-    txs: &[CheckedTx],
+    txs: &[T],
 ) -> Result<Executed, String> {
     let mut out = Executed {
         frontier: frontier.clone(),
@@ -328,8 +345,16 @@ pub fn execute<V: StateView>(
     let mut reg = registry.clone();
     let mut reg_changed = false;
     for (index, tx) in txs.iter().enumerate() {
+        let tx: &CheckedTx = tx.borrow();
         let index = u32::try_from(index).map_err(|e| e.to_string())?;
-        let body = TxBody::parse(&tx.raw.body, chain);
+        let parsed;
+        let body = match &tx.body {
+            Some(b) => Ok(&**b),
+            None => {
+                parsed = TxBody::parse(&tx.raw.body, chain);
+                parsed.as_ref().map_err(Clone::clone)
+            }
+        };
         let kind = body
             .as_ref()
             .map(|b| b.kind.name().to_string())
@@ -387,7 +412,7 @@ type Applied = Result<(Vec<u8>, bool), TxError>;
 #[allow(clippy::too_many_arguments)]
 fn apply_one<V: StateView>(
     view: &V,
-    body: Result<TxBody, TxError>,
+    body: Result<&TxBody, TxError>,
     reg: &mut Registry,
     out: &mut Executed,
     seen_ids: &mut HashSet<TxId>,
@@ -452,7 +477,8 @@ fn apply_one<V: StateView>(
                     leaf,
                     signer: first.subject.clone(),
                     signer_id: first.id,
-                    metadata: serde_json::Value::Object(metadata.clone()).to_string(),
+                    // The same text as `Value::Object(metadata).to_string()`, without a copy.
+                    metadata: serde_json::to_string(metadata).map_err(|e| e.to_string())?,
                     time_unix_ms: time,
                 },
             ));
@@ -644,6 +670,7 @@ mod tests {
             id: raw.id(),
             raw,
             signers,
+            body: None,
         }
     }
 
@@ -718,6 +745,26 @@ mod tests {
         .unwrap();
         assert_eq!(again.state_root(), ex.state_root());
         assert_eq!(ex.notary[0].1.leaf, 0);
+        // Bodies parsed beforehand (as the pool keeps them) execute exactly alike.
+        let parsed: Vec<CheckedTx> = txs
+            .iter()
+            .map(|t| CheckedTx::new(t.raw.clone(), t.id, t.signers.clone(), &chain))
+            .collect();
+        assert!(parsed.iter().all(|t| t.body.is_some()));
+        let pre = execute(
+            &Empty,
+            &chain,
+            &Registry::default(),
+            &Frontier::default(),
+            1,
+            0,
+            &parsed,
+        )
+        .unwrap();
+        assert_eq!(pre.state_root(), ex.state_root());
+        assert_eq!(pre.receipts, ex.receipts);
+        assert_eq!(pre.notary, ex.notary);
+        assert_eq!(pre.traces, ex.traces);
     }
 
     #[test]
@@ -877,6 +924,7 @@ mod tests {
                 id: raw.id(),
                 signers: v.verify_tx(&raw).unwrap(),
                 raw,
+                body: None,
             }
         }
 

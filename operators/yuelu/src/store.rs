@@ -598,6 +598,7 @@ mod tests {
             id: raw.id(),
             raw: raw.clone(),
             signers: vec![signer],
+            body: None,
         };
         let root;
         {

@@ -106,6 +106,8 @@ pub struct App {
     config_peers: Vec<(yuelu_engine::NodeName, String)>,
     tip: Tip,
     registry: Registry,
+    /// The validator set of `registry`, kept: decoding its keys costs a square root each.
+    set: ValidatorSet,
     /// Blocks seen or built for the next height, by id, with their execution once checked.
     blocks: HashMap<BlockId, (Block, Option<Executed>)>,
     /// Blocks we built, by (height, round).
@@ -128,6 +130,7 @@ impl App {
         registry: Registry,
     ) -> App {
         let address = Address(keys::address_of(&keys.public().0));
+        let set = validator_set_of(&registry);
         App {
             shared,
             keys,
@@ -136,6 +139,7 @@ impl App {
             config_peers,
             tip,
             registry,
+            set,
             blocks: HashMap::new(),
             built: HashMap::new(),
             future: Vec::new(),
@@ -151,7 +155,7 @@ impl App {
     }
 
     fn validator_set(&self) -> ValidatorSet {
-        validator_set_of(&self.registry)
+        self.set.clone()
     }
 
     fn params(&self) -> HeightParams<ChainContext> {
@@ -438,7 +442,7 @@ impl App {
         )
         .map_err(AppError::Fatal)?;
         drop(reader);
-        let txs: Vec<_> = candidates.into_iter().map(|c| c.raw).collect();
+        let txs: Vec<_> = candidates.iter().map(|c| c.raw.clone()).collect();
         let header = BlockHeader {
             chain_id: genesis.chain_id.to_string(),
             height,
@@ -514,6 +518,13 @@ impl App {
         published_by: Option<PeerId>,
         part: StreamMessage<ProposalPart>,
     ) -> Result<Option<ProposedValue<ChainContext>>, AppError> {
+        if crate::forward::is_forwarded(&part) {
+            // Transactions a peer forwarded: checked and pooled off this loop.
+            if let StreamContent::Data(ProposalPart::Txs(txs)) = part.content {
+                self.shared.forwarding.received(txs);
+            }
+            return Ok(None);
+        }
         let key = (
             published_by.unwrap_or(from).to_string(),
             part.stream_id.to_bytes(),
@@ -551,7 +562,7 @@ impl App {
             match p {
                 ProposalPart::Data(d) => bytes.extend_from_slice(&d),
                 ProposalPart::Fin(sig) => fin = Some(sig),
-                ProposalPart::Init { .. } => return Ok(None),
+                ProposalPart::Init { .. } | ProposalPart::Txs(_) => return Ok(None),
             }
         }
         let ProposalPart::Init {
@@ -669,7 +680,7 @@ impl App {
         let shared = self.shared.clone();
         let txs = block.txs.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            check_block_txs(&shared.verifier, &shared.mempool, &txs)
+            check_block_txs(&shared.verifier, &shared.mempool, &shared.genesis.chain_id, &txs)
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -745,6 +756,7 @@ impl App {
                 self.shared.verifier.set_chain_roots(&reg.trust_roots);
             }
             self.registry = reg;
+            self.set = validator_set_of(&self.registry);
             self.shared.gate.set_allowed(allowed_peers(
                 &self.config_peers,
                 &self.registry,
@@ -755,11 +767,20 @@ impl App {
         self.built.retain(|(h, _), _| *h > height);
         self.future.retain(|(h, _, _)| *h > height);
         let ids: Vec<_> = executed.receipts.iter().map(|(id, _)| *id).collect();
+        let took_effect = executed
+            .receipts
+            .iter()
+            .filter(|(_, r)| r.code == "OK")
+            .map(|(id, _)| id);
         let m = &self.shared.metrics;
         if let Ok(mut pool) = self.shared.mempool.lock() {
-            for p in pool.remove(ids.iter()) {
-                m.commit_latency
-                    .observe(p.submitted.elapsed().as_secs_f64());
+            for p in pool.remove_committed(ids.iter(), took_effect) {
+                // Submit-to-commit as this node's clients see it; a forwarded copy's clock
+                // started when it arrived here.
+                if p.local {
+                    m.commit_latency
+                        .observe(p.submitted.elapsed().as_secs_f64());
+                }
             }
             m.txpool.set(pool.len() as i64);
         }

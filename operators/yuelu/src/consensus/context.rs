@@ -97,10 +97,19 @@ impl PublicKey {
         self.0.to_encoded_point(true).as_bytes().to_vec()
     }
 
-    /// Verifies a signature over `msg`.
+    /// Verifies a signature over `msg` (ECDSA P-256, SHA-256, `r || s`).
+    ///
+    /// With ring rather than the `p256` crate: the same check (both refuse `r` or `s` out of
+    /// range and accept either `s`), about three times faster, and every vote, proposal and
+    /// proposal stream of every height passes here.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
-        use p256::ecdsa::signature::Verifier as _;
-        p256::ecdsa::Signature::from_slice(&sig.0).is_ok_and(|s| self.0.verify(msg, &s).is_ok())
+        let point = self.0.to_encoded_point(false);
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            point.as_bytes(),
+        )
+        .verify(msg, &sig.0)
+        .is_ok()
     }
 }
 
@@ -336,7 +345,8 @@ impl mc::Vote<ChainContext> for Vote {
 }
 
 /// A part of a streamed proposal: the block's borsh bytes in chunks, framed by who proposes it
-/// and the proposer's signature over the block id.
+/// and the proposer's signature over the block id. [`ProposalPart::Txs`] rides the same
+/// channel but is no proposal: transactions a validator forwards to its peers.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum ProposalPart {
     /// First part: what the stream carries.
@@ -354,6 +364,11 @@ pub enum ProposalPart {
     Data(Vec<u8>),
     /// Last part: the proposer's signature over the stream's block id.
     Fin(Signature),
+    /// Transactions a validator admitted from its clients, forwarded so that whichever
+    /// validator proposes next can include them (see [`crate::forward`]). Alone in its stream;
+    /// receivers check each one as if a client had submitted it. Last, so that the other
+    /// parts encode as before.
+    Txs(Vec<crate::block::RawTx>),
 }
 
 impl mc::ProposalPart<ChainContext> for ProposalPart {
@@ -456,4 +471,42 @@ pub fn proposer_of(set: &ValidatorSet, height: Height, round: Round) -> &Validat
     let r = u64::try_from(round.as_i64().max(0)).unwrap_or(0);
     let idx = (height.0.wrapping_add(r) % n) as usize;
     &set.validators[idx.min(set.validators.len().saturating_sub(1))]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::signature::Signer as _;
+
+    fn bytes(sig: &p256::ecdsa::Signature) -> Signature {
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&sig.to_bytes());
+        Signature(out)
+    }
+
+    #[test]
+    fn signatures_of_the_p256_crate_verify_and_others_do_not() {
+        let key = SigningKey::random(&mut rand::rngs::OsRng);
+        let public = PublicKey(*key.verifying_key());
+        let sig: p256::ecdsa::Signature = key.sign(b"vote");
+        assert!(public.verify(b"vote", &bytes(&sig)));
+        assert!(!public.verify(b"vote!", &bytes(&sig)));
+        // The high-s twin of a signature is as valid to either library.
+        let neg_s = -*sig.s().as_ref();
+        let high = p256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), neg_s.to_bytes())
+            .unwrap();
+        assert!(public.verify(b"vote", &bytes(&high)));
+        // s zero, or not below the group order: refused.
+        let mut zero = bytes(&sig);
+        zero.0[32..].fill(0);
+        assert!(!public.verify(b"vote", &zero));
+        let mut over = bytes(&sig);
+        over.0[32..].fill(0xff);
+        assert!(!public.verify(b"vote", &over));
+        // Another key's signature: refused.
+        let other = SigningKey::random(&mut rand::rngs::OsRng);
+        let theirs: p256::ecdsa::Signature = other.sign(b"vote");
+        assert!(!public.verify(b"vote", &bytes(&theirs)));
+    }
 }
