@@ -2,8 +2,8 @@
 
 use crate::block::{BlockId, RawTx};
 use crate::consensus::gate::PeerGate;
-use crate::genesis::GenesisDoc;
 use crate::forward::Forwarding;
+use crate::genesis::GenesisDoc;
 use crate::mempool::{Added, Mempool};
 use crate::metrics::Metrics;
 use crate::state::{CheckedTx, Registry, StateView, nonce_key};
@@ -126,9 +126,10 @@ impl Shared {
     /// accepted again, unchanged.
     pub fn submit(&self, tx: &SignedTx) -> Result<TxId, SubmitError> {
         let raw = RawTx::from_signed(tx).map_err(SubmitError::from);
-        self.submit_all(vec![raw]).into_iter().next().unwrap_or_else(|| {
-            Err(SubmitError::Internal("no result for a submission".into()))
-        })
+        self.submit_all(vec![raw])
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(SubmitError::Internal("no result for a submission".into())))
     }
 
     /// [`Shared::submit`] for many transactions (decoded, or refused already), with one read

@@ -166,11 +166,11 @@ impl App {
         )
     }
 
-    /// Whether this node and its connected peers hold more than two thirds of the voting
-    /// power.
+    /// Whether this node and the peers that hear its votes and proposals (connected and
+    /// subscribed) hold more than two thirds of the voting power.
     fn quorum_connected(&self) -> bool {
         let connected: std::collections::HashSet<String> =
-            self.shared.gate.connected_ids().into_iter().collect();
+            self.shared.gate.listening_ids().into_iter().collect();
         let (mut total, mut reachable) = (0u64, 0u64);
         for v in self.registry.validators() {
             total += v.voting_power;
@@ -680,7 +680,12 @@ impl App {
         let shared = self.shared.clone();
         let txs = block.txs.clone();
         let checked = tokio::task::spawn_blocking(move || {
-            check_block_txs(&shared.verifier, &shared.mempool, &shared.genesis.chain_id, &txs)
+            check_block_txs(
+                &shared.verifier,
+                &shared.mempool,
+                &shared.genesis.chain_id,
+                &txs,
+            )
         })
         .await
         .map_err(|e| e.to_string())??;

@@ -494,8 +494,8 @@ mod tests {
         assert!(!public.verify(b"vote!", &bytes(&sig)));
         // The high-s twin of a signature is as valid to either library.
         let neg_s = -*sig.s().as_ref();
-        let high = p256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), neg_s.to_bytes())
-            .unwrap();
+        let high =
+            p256::ecdsa::Signature::from_scalars(sig.r().to_bytes(), neg_s.to_bytes()).unwrap();
         assert!(public.verify(b"vote", &bytes(&high)));
         // s zero, or not below the group order: refused.
         let mut zero = bytes(&sig);

@@ -11,6 +11,7 @@ use super::context::ChainContext;
 use async_trait::async_trait;
 use malachitebft_app_channel::app::engine::network::{Msg, NetworkEvent, NetworkRef, Subscriber};
 use malachitebft_app_channel::app::types::PeerId;
+use malachitebft_network::Channel;
 use malachitebft_network::validator_proof::ProofVerificationResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::{HashMap, HashSet};
@@ -26,9 +27,15 @@ type Event = NetworkEvent<ChainContext>;
 pub struct PeerGate {
     allowed: RwLock<HashSet<String>>,
     connected: Mutex<HashMap<String, (PeerId, u64)>>,
+    /// The consensus channels each connected peer subscribed to ([`CONSENSUS`] and
+    /// [`PROPOSALS`] bits): a message published before a peer subscribes never reaches it.
+    subscribed: Mutex<HashMap<String, u8>>,
     refused: AtomicU64,
     network: OnceLock<NetworkRef<ChainContext>>,
 }
+
+const CONSENSUS: u8 = 1;
+const PROPOSALS: u8 = 2;
 
 impl PeerGate {
     /// A gate letting in exactly these peer ids (base58).
@@ -66,6 +73,9 @@ impl PeerGate {
             if let Ok(mut c) = self.connected.lock() {
                 c.remove(&p);
             }
+            if let Ok(mut s) = self.subscribed.lock() {
+                s.remove(&p);
+            }
             self.kick(id);
         }
     }
@@ -80,6 +90,21 @@ impl PeerGate {
         self.connected
             .lock()
             .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Ids of registered peers that hear this node's votes and proposals now: connected and
+    /// subscribed to both consensus channels.
+    pub fn listening_ids(&self) -> Vec<String> {
+        let connected = self.connected_ids();
+        self.subscribed
+            .lock()
+            .map(|s| {
+                connected
+                    .into_iter()
+                    .filter(|p| s.get(p).is_some_and(|b| *b == CONSENSUS | PROPOSALS))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -264,6 +289,19 @@ impl Actor for Relay {
                 NetworkEvent::PeerDisconnected(_) => {
                     if let Ok(mut c) = gate.connected.lock() {
                         c.remove(&peer);
+                    }
+                    if let Ok(mut s) = gate.subscribed.lock() {
+                        s.remove(&peer);
+                    }
+                }
+                NetworkEvent::PeerSubscribed(_, channel) => {
+                    let bit = match channel {
+                        Channel::Consensus => CONSENSUS,
+                        Channel::ProposalParts => PROPOSALS,
+                        Channel::Liveness | Channel::Sync => 0,
+                    };
+                    if let Ok(mut s) = gate.subscribed.lock() {
+                        *s.entry(peer.clone()).or_default() |= bit;
                     }
                 }
                 NetworkEvent::Status(_, status) => {

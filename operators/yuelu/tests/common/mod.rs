@@ -176,6 +176,11 @@ impl Node {
     pub fn running(&self) -> bool {
         self.guard.is_some()
     }
+
+    /// The OS process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.guard.as_ref().and_then(|g| g.id())
+    }
 }
 
 /// The organisations of a test network: nodes alternate between them.
