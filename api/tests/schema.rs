@@ -55,6 +55,16 @@ both!(limits_and_codes, |env: Env| async move {
         .await;
     assert_eq!(code(&r), "ok", "{r}");
 
+    // GraphiQL's introspection query (graphql-js getIntrospectionQuery, ofType nested seven
+    // times; newer versions nine) passes both limits.
+    for levels in [7, 9] {
+        let r = env
+            .gql(&anon, &introspection_query(levels), json!({}))
+            .await;
+        assert_eq!(code(&r), "ok", "{r}");
+        assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query");
+    }
+
     // Too complex: many aliased fields.
     let wide: String = (0..graphql::MAX_COMPLEXITY + 1)
         .map(|i| format!("v{i}: version "))
@@ -104,3 +114,38 @@ both!(
         );
     }
 );
+
+/// The introspection query GraphiQL sends: graphql-js's `getIntrospectionQuery()` with
+/// descriptions, `TypeRef` nesting `ofType` `levels` times.
+fn introspection_query(levels: usize) -> String {
+    let type_ref = format!(
+        "kind name {}",
+        "ofType { kind name ".repeat(levels) + &"}".repeat(levels)
+    );
+    format!(
+        "query IntrospectionQuery {{
+          __schema {{
+            queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }}
+            types {{ ...FullType }}
+            directives {{ name description locations args {{ ...InputValue }} }}
+          }}
+        }}
+        fragment FullType on __Type {{
+          kind name description
+          fields(includeDeprecated: true) {{
+            name description args {{ ...InputValue }} type {{ ...TypeRef }}
+            isDeprecated deprecationReason
+          }}
+          inputFields {{ ...InputValue }}
+          interfaces {{ ...TypeRef }}
+          enumValues(includeDeprecated: true) {{
+            name description isDeprecated deprecationReason
+          }}
+          possibleTypes {{ ...TypeRef }}
+        }}
+        fragment InputValue on __InputValue {{
+          name description type {{ ...TypeRef }} defaultValue
+        }}
+        fragment TypeRef on __Type {{ {type_ref} }}"
+    )
+}

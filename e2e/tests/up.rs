@@ -82,6 +82,20 @@ async fn up_serves_health_metrics_console_and_graphql() {
         .await
         .unwrap();
     assert!(gi.to_lowercase().contains("graphiql"));
+    // Offline-capable: every script and style comes from this server.
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "start.js",
+    ] {
+        let path = format!("/static/graphiql/{asset}");
+        assert!(gi.contains(&path), "{path} not on the page");
+        let r = http.get(format!("{}{path}", p.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.bytes().await.unwrap().len() > 100, "{path}");
+    }
 
     // The printed admin password signs in.
     let password = p

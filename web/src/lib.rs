@@ -248,6 +248,13 @@ pub struct Asset {
     pub content_type: &'static str,
 }
 
+/// GraphiQL's page: GraphiQL, React and their styles are vendored under `static/graphiql/`
+/// (versions and licences in `LICENSES.txt`) so that it works where the platform has no
+/// internet access, as on a government cloud.
+pub fn graphiql_page() -> Option<Asset> {
+    asset("graphiql/index.html")
+}
+
 /// A static asset by path under `/static/`, if there is one.
 pub fn asset(path: &str) -> Option<Asset> {
     let file = Static::get(path)?;
@@ -259,6 +266,8 @@ pub fn asset(path: &str) -> Option<Asset> {
         Some("png") => "image/png",
         Some("woff2") => "font/woff2",
         Some("json") => "application/json",
+        Some("html") => "text/html; charset=utf-8",
+        Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     };
     Some(Asset {
@@ -271,6 +280,27 @@ pub fn asset(path: &str) -> Option<Asset> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn graphiql_loads_nothing_from_elsewhere() {
+        let page = graphiql_page().unwrap();
+        let html = String::from_utf8(page.bytes.into_owned()).unwrap();
+        assert!(page.content_type.starts_with("text/html"));
+        let refs: Vec<&str> = html
+            .split(['"', '\''])
+            .filter(|s| s.starts_with('/') || s.contains("://"))
+            .collect();
+        assert!(refs.len() >= 5, "{refs:?}");
+        for r in refs {
+            let path = r
+                .strip_prefix("/static/")
+                .unwrap_or_else(|| panic!("{r} is not ours"));
+            assert!(
+                asset(path).is_some_and(|a| !a.bytes.is_empty()),
+                "{r} missing"
+            );
+        }
+    }
 
     #[test]
     fn catalogs_have_the_same_keys() {

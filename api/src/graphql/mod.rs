@@ -42,8 +42,11 @@ pub struct MutationRoot(
 /// The API's schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Deepest query accepted.
-pub const MAX_DEPTH: usize = 12;
+/// Deepest query accepted. The introspection query GraphiQL and other tools send nests
+/// `ofType` seven times (nine in newer graphql-js) under `__schema.types.fields.args.type`, 13
+/// to 15 levels; a lower limit would leave them without the schema. Cost stays bounded by
+/// [`MAX_COMPLEXITY`].
+pub const MAX_DEPTH: usize = 16;
 /// Most complex query accepted (each field counts 1).
 pub const MAX_COMPLEXITY: usize = 2_000;
 

@@ -6,7 +6,6 @@ use crate::service::account::{self, SecretToken};
 use crate::service::caller::{Actor, Caller};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -62,9 +61,12 @@ async fn graphiql(req: HttpRequest) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(GraphiQLSource::build().endpoint("/graphql").finish())
+        match yuelu_web::graphiql_page() {
+            Some(page) => HttpResponse::Ok()
+                .content_type(page.content_type)
+                .body(page.bytes.into_owned()),
+            None => HttpResponse::InternalServerError().body("GraphiQL is not embedded"),
+        }
     } else {
         HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "POST"))
