@@ -51,7 +51,15 @@ fn parse_tx(body: &[u8]) -> Result<SignedTx, SubmitError> {
 }
 
 async fn submit(data: Data, body: web::Bytes) -> HttpResponse {
-    let result = parse_tx(&body).and_then(|tx| data.submit(&tx));
+    let tx = match parse_tx(&body) {
+        Ok(tx) => tx,
+        Err(e) => return error(submit_status(&e), e.code(), &e),
+    };
+    // Signature checks and the journal's fsync: off the async workers.
+    let shared = data.get_ref().clone();
+    let result = web::block(move || shared.submit(&tx))
+        .await
+        .unwrap_or_else(|e| Err(SubmitError::Internal(e.to_string())));
     match result {
         Ok(id) => {
             HttpResponse::Accepted().json(json!({"txId": id.to_string(), "status": "pending"}))

@@ -4,6 +4,7 @@ use crate::block::{BlockId, RawTx};
 use crate::consensus::gate::PeerGate;
 use crate::forward::Forwarding;
 use crate::genesis::GenesisDoc;
+use crate::journal::Journal;
 use crate::mempool::{Added, Mempool};
 use crate::metrics::Metrics;
 use crate::state::{CheckedTx, Registry, StateView, nonce_key};
@@ -60,6 +61,8 @@ pub struct Shared {
     pub mempool: Mutex<Mempool>,
     /// Forwarding of admitted transactions to the peers, and of theirs to this node.
     pub forwarding: Forwarding,
+    /// Durable record of acknowledged transactions.
+    pub journal: Journal,
     /// Peer admission.
     pub gate: Arc<PeerGate>,
     /// Metrics.
@@ -121,9 +124,9 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    /// Checks a submitted transaction completely and pools it (then forwards it to the
-    /// peers). Nothing changes on failure. The very transaction already pending here is
-    /// accepted again, unchanged.
+    /// Checks a submitted transaction completely, pools it and records it durably (then
+    /// forwards it to the peers). Nothing changes on failure. The very transaction already
+    /// pending here is accepted again, unchanged. Blocks on the journal's write.
     pub fn submit(&self, tx: &SignedTx) -> Result<TxId, SubmitError> {
         let raw = RawTx::from_signed(tx).map_err(SubmitError::from);
         self.submit_all(vec![raw])
@@ -146,22 +149,74 @@ impl Shared {
             Err(SubmitError::NotAValidator)
         };
         let mut forward = Vec::new();
-        let results: Vec<Result<TxId, SubmitError>> = txs
+        let mut record = Vec::new();
+        let mut results: Vec<Result<TxId, SubmitError>> = txs
             .into_iter()
             .map(|r| {
                 let raw = r?;
                 let view = view.as_ref().map_err(SubmitError::clone_of)?;
                 let (id, added) = self.admit(view, raw, true)?;
-                if let Admitted::New(tx) = added {
-                    forward.push(tx);
+                match added {
+                    Admitted::New(tx) => {
+                        record.push(tx.raw.clone());
+                        forward.push(tx);
+                    }
+                    // Recorded again: the first submission's write may still be under way.
+                    Admitted::Known(raw) => record.push(raw),
                 }
                 Ok(id)
             })
             .collect();
+        // Acknowledged only once on disk; if that fails, not pooled either.
+        if let Err(e) = self.journal.record(record) {
+            let ids: Vec<TxId> = forward.iter().map(|t| t.id).collect();
+            if let Ok(mut pool) = self.mempool.lock() {
+                pool.remove(ids.iter());
+                self.metrics.txpool.set(pool.len() as i64);
+            }
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(SubmitError::Internal(format!("could not record: {e}")));
+                }
+            }
+            return results;
+        }
         let refused = results.iter().filter(|r| r.is_err()).count();
         self.metrics.rejected_txs.inc_by(refused as u64);
         self.forwarding.send(forward);
         results
+    }
+
+    /// Pools again, at start, what this node acknowledged before it stopped and has not seen
+    /// committed, and forwards it; forgets what can no longer commit (committed meanwhile,
+    /// nonce used, certificate expired). Returns how many were pooled.
+    pub fn recover_pending(&self) -> Result<usize, SubmitError> {
+        let internal = |e: crate::store::StoreError| SubmitError::Internal(e.to_string());
+        let pending = self.store.pending().map_err(internal)?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let view = self.store.read().map_err(internal)?;
+        let mut forward = Vec::new();
+        let mut forget = Vec::new();
+        for raw in pending {
+            let id = raw.id();
+            match self.admit(&view, raw, true) {
+                Ok((_, Admitted::New(tx))) => forward.push(tx),
+                Ok((_, Admitted::Known(_))) => {}
+                // Still valid; it stays recorded for the next start.
+                Err(SubmitError::Tx(TxError::PoolFull)) => {}
+                Err(e) => {
+                    debug!(code = e.code(), %e, tx = %id, "recorded transaction dropped");
+                    forget.push(id);
+                }
+            }
+        }
+        drop(view);
+        self.store.drop_pending(forget.iter()).map_err(internal)?;
+        let pooled = forward.len();
+        self.forwarding.send(forward);
+        Ok(pooled)
     }
 
     /// Checks and pools transactions a peer forwarded, as if a client had submitted them
@@ -179,7 +234,7 @@ impl Shared {
         for raw in txs {
             match self.admit(&view, raw, false) {
                 Ok((_, Admitted::New(_))) => pooled += 1,
-                Ok((_, Admitted::Known)) => {}
+                Ok((_, Admitted::Known(_))) => {}
                 Err(e) => debug!(code = e.code(), %e, "forwarded transaction not pooled"),
             }
         }
@@ -207,7 +262,7 @@ impl Shared {
                 .lock()
                 .map_err(|_| SubmitError::Internal("pool lock".into()))?;
             if pool.get(&id).is_some_and(|p| p.tx.raw == raw) {
-                return Ok((id, Admitted::Known));
+                return Ok((id, Admitted::Known(raw)));
             }
             if pool.recently_committed(&id) {
                 return Err(TxError::Duplicate(id.to_string()).into());
@@ -263,7 +318,7 @@ impl Shared {
             .map_err(|_| SubmitError::Internal("pool lock".into()))?;
         let added = match pool.add(checked.clone(), nonce, local)? {
             Added::New => Admitted::New(checked),
-            Added::Known => Admitted::Known,
+            Added::Known => Admitted::Known(checked.raw.clone()),
         };
         self.metrics.txpool.set(pool.len() as i64);
         Ok((id, added))
@@ -274,8 +329,8 @@ impl Shared {
 enum Admitted {
     /// Pooled now.
     New(Arc<CheckedTx>),
-    /// Already pending here.
-    Known,
+    /// Already pending here (the transaction, as submitted).
+    Known(RawTx),
 }
 
 /// Checks the signatures of a block's transactions. Transactions this node already checked

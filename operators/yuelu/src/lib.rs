@@ -22,6 +22,8 @@ pub mod consensus;
 #[cfg(feature = "node")]
 pub mod forward;
 #[cfg(feature = "node")]
+pub mod journal;
+#[cfg(feature = "node")]
 pub mod mempool;
 #[cfg(feature = "node")]
 pub mod merkle;

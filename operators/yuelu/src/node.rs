@@ -10,6 +10,7 @@ use crate::consensus::gate::{self, PeerGate};
 use crate::consensus::signing::Keys;
 use crate::forward::Forwarding;
 use crate::genesis::{GENESIS_PATH, GenesisDoc};
+use crate::journal::Journal;
 use crate::keys::NodeKey;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
@@ -356,6 +357,8 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         verifier,
         mempool: Mutex::new(Mempool::new(args.txpool_size)),
         forwarding,
+        journal: Journal::start(store.clone())
+            .map_err(|e| NodeError::Setup(format!("journal thread: {e}")))?,
         gate: gate.clone(),
         metrics,
         tip: RwLock::new(TipInfo {
@@ -369,6 +372,16 @@ pub async fn run(args: NodeArgs) -> Result<(), NodeError> {
         committed,
         started: Instant::now(),
     });
+
+    // What this node acknowledged before it stopped and has not seen committed.
+    match shared.recover_pending() {
+        Ok(0) => {}
+        Ok(n) => info!(
+            transactions = n,
+            "pooled again the transactions acknowledged before the restart"
+        ),
+        Err(e) => return Err(NodeError::Setup(format!("recorded transactions: {e}"))),
+    }
 
     // HTTP first: probes answer (not ready) while consensus starts.
     let http = crate::api::serve(shared.clone(), &config.bind, config.rpc_port)?;

@@ -1,10 +1,11 @@
 //! Durable storage (redb): committed blocks with their commit certificates, the state, the
-//! state log's Merkle nodes, and proposals seen but not yet decided.
+//! state log's Merkle nodes, proposals seen but not yet decided, and transactions acknowledged
+//! but not yet committed.
 //!
 //! A block and everything it changes are written in one transaction with immediate durability
 //! before consensus hears that the block is committed, so a committed block survives kill -9.
 
-use crate::block::{Block, BlockId};
+use crate::block::{Block, BlockId, RawTx};
 use crate::merkle::{self, Frontier, Hash, NodeKey, NodeSource, TreeError};
 use crate::state::{
     Executed, KvRecord, NotaryRecord, Receipt, Registry, StateView, TraceRecord, kv_key,
@@ -33,6 +34,9 @@ const TRUST_ROOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("trust_ro
 const REVOKED_PEER: &str = "peer:";
 const REVOKED_NAME: &str = "name:";
 const UNDECIDED: TableDefinition<&[u8], &[u8]> = TableDefinition::new("undecided");
+/// Transactions this node acknowledged to its clients and has not seen committed: tx id →
+/// the transaction (borsh). See [`crate::journal`].
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 
 const HEIGHT: &str = "height";
 const STATE_SIZE: &str = "state_size";
@@ -112,6 +116,7 @@ impl Store {
             w.open_table(REVOKED).map_err(se)?;
             w.open_table(TRUST_ROOTS).map_err(se)?;
             w.open_table(UNDECIDED).map_err(se)?;
+            w.open_table(PENDING).map_err(se)?;
         }
         w.commit().map_err(se)?;
         Ok(Store { db })
@@ -260,6 +265,11 @@ impl Store {
                     tr.insert(org.as_str(), v.as_slice()).map_err(se)?;
                 }
             }
+            // Committed (or failed for good): no longer this node's to keep.
+            let mut pending = w.open_table(PENDING).map_err(se)?;
+            for (id, _) in &ex.receipts {
+                pending.remove(id.0.as_slice()).map_err(se)?;
+            }
             let mut und = w.open_table(UNDECIDED).map_err(se)?;
             let upto = (h + 1).to_be_bytes();
             let stale: Vec<Vec<u8>> = und
@@ -272,6 +282,50 @@ impl Store {
             }
         }
         w.commit().map_err(se)
+    }
+
+    /// Records acknowledged transactions, durably, in one transaction (see
+    /// [`crate::journal`]). Writing one again is harmless.
+    pub fn put_pending<'a>(
+        &self,
+        txs: impl IntoIterator<Item = &'a RawTx>,
+    ) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(se)?;
+        {
+            let mut t = w.open_table(PENDING).map_err(se)?;
+            for tx in txs {
+                let v = borsh::to_vec(tx).map_err(se)?;
+                t.insert(tx.id().0.as_slice(), v.as_slice()).map_err(se)?;
+            }
+        }
+        w.commit().map_err(se)
+    }
+
+    /// Forgets recorded transactions that will never commit from here.
+    pub fn drop_pending<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a TxId>,
+    ) -> Result<(), StoreError> {
+        let w = self.db.begin_write().map_err(se)?;
+        {
+            let mut t = w.open_table(PENDING).map_err(se)?;
+            for id in ids {
+                t.remove(id.0.as_slice()).map_err(se)?;
+            }
+        }
+        w.commit().map_err(se)
+    }
+
+    /// The recorded transactions, as written.
+    pub fn pending(&self) -> Result<Vec<RawTx>, StoreError> {
+        let r = self.db.begin_read().map_err(se)?;
+        let t = r.open_table(PENDING).map_err(se)?;
+        let mut out = Vec::new();
+        for e in t.iter().map_err(se)? {
+            let (_, v) = e.map_err(se)?;
+            out.push(borsh::from_slice::<RawTx>(v.value()).map_err(se)?);
+        }
+        Ok(out)
     }
 
     /// Keeps a proposal (complete and validated, or built by us), durably, before consensus
@@ -600,6 +654,10 @@ mod tests {
             signers: vec![signer],
             body: None,
         };
+        let other = RawTx {
+            body: raw.body.replace("\"nonce\":1", "\"nonce\":2"),
+            signatures: vec![(vec![], vec![])],
+        };
         let root;
         {
             let store = Store::open(dir.path(), &[]).unwrap();
@@ -631,11 +689,18 @@ mod tests {
                 txs: vec![raw.clone()],
             };
             store.put_undecided(1, 0, &block.id(), b"x").unwrap();
+            // Acknowledged: it, and another still waiting.
+            store.put_pending([&raw, &other, &raw]).unwrap();
+            assert_eq!(store.pending().unwrap().len(), 2);
             store.commit(&block, b"cert", &ex).unwrap();
             // Not twice, and not out of order.
             assert!(store.commit(&block, b"cert", &ex).is_err());
         }
         let store = Store::open(dir.path(), &[]).unwrap();
+        // The committed one left the pending record with its block; the other is kept.
+        assert_eq!(store.pending().unwrap(), vec![other.clone()]);
+        store.drop_pending([&other.id()]).unwrap();
+        assert!(store.pending().unwrap().is_empty());
         let r = store.read().unwrap();
         assert_eq!(r.height().unwrap(), 1);
         assert_eq!(r.block(1).unwrap().unwrap().txs, vec![raw]);

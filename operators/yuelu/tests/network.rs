@@ -350,12 +350,28 @@ fn tolerates_one_crash_halts_safely_at_two_and_recovers() {
     );
     assert_eq!(s, 202, "{v}");
     let id2 = v["txId"].as_str().unwrap().to_string();
+    // Acknowledged means kept: kill -9 every node that holds it (node 0 took it, node 1 has
+    // the forwarded copy in memory) before it can commit.
+    let deadline = Instant::now() + LIVE;
+    while forwarded(&net, 1) == 0 {
+        assert!(Instant::now() < deadline, "node 1 never pooled the copy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    net.nodes[0].kill();
+    net.nodes[1].kill();
+    net.nodes[0].start();
+    net.nodes[1].start();
 
-    // One returns: quorum again, the pending transaction commits.
+    // One returns: quorum again, the acknowledged transaction commits.
     net.nodes[2].start();
     let top = later.into_iter().max().unwrap();
     wait_all(&net, &[0, 1, 2], top + 3);
     assert_eq!(net.wait_tx(0, &id2, LIVE)["status"], "committed");
+    assert!(
+        net.nodes[0].log().contains("pooled again"),
+        "{}",
+        tail(&net.nodes[0].log(), 30)
+    );
 
     // The node killed first catches up; nothing committed before its crash is lost or changed.
     net.nodes[3].start();
