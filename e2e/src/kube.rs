@@ -238,7 +238,7 @@ impl KubeCluster {
             &format!("default=http://127.0.0.1:{peer_port}"),
             "--unsafe-no-fsync",
         ]);
-        let etcd =
+        let mut etcd =
             ChildGuard::spawn("etcd", cmd, &d.join("etcd.log")).unwrap_or_else(|e| panic!("{e}"));
         etcd.wait_for_log("ready to serve client requests", Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -331,7 +331,7 @@ impl KubeCluster {
                     d.join("sa.key").display()
                 ),
             ]);
-            let cm = ChildGuard::spawn(
+            let mut cm = ChildGuard::spawn(
                 "kube-controller-manager",
                 cmd,
                 &d.join("controller-manager.log"),

@@ -1,6 +1,6 @@
 //! `yuelu up` as a child process on a free loopback port.
 
-use crate::{ChildGuard, ProcessError, free_port, yuelu_bin};
+use crate::{ChildGuard, ProcessError, yuelu_bin};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -35,19 +35,32 @@ impl Platform {
         extra_args: &[&str],
         envs: &[(&str, &str)],
     ) -> Result<Platform, ProcessError> {
-        let port = free_port();
         let mut cmd = Command::new(yuelu_bin());
+        // Port 0: the server binds a port the kernel picks and logs it, so no other process
+        // can take the port between choosing it and binding it.
         cmd.arg("up")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .args(extra_args)
             .env("YUELU_LOG", "info")
             .env_remove("DATABASE_URL")
             .envs(envs.iter().copied());
-        let child = ChildGuard::spawn("yuelu up", cmd, log)?;
+        let mut child = ChildGuard::spawn("yuelu up", cmd, log)?;
         child.wait_for_log("serving on http://", Duration::from_secs(60))?;
+        let url = child
+            .log()
+            .lines()
+            .find_map(|l| {
+                let rest = &l[l.find("serving on http://")? + "serving on http://".len()..];
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+                    .collect();
+                Some(format!("http://{}", addr.trim_end_matches(':')))
+            })
+            .unwrap_or_default();
         let admin_password = child.log().lines().find_map(|l| {
             l.trim()
                 .strip_prefix("password:")
@@ -56,7 +69,7 @@ impl Platform {
         Ok(Platform {
             child,
             data_dir: data_dir.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
+            url,
             admin_password,
         })
     }

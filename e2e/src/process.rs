@@ -24,6 +24,18 @@ pub enum ProcessError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The process exited while something was awaited.
+    #[error("{name} exited ({status}) while waiting for {what}; its log:\n{log}")]
+    Exited {
+        /// What was awaited.
+        what: String,
+        /// The process's name.
+        name: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// Its combined output.
+        log: String,
+    },
     /// The process did not do what was awaited in time.
     #[error("{what} not within {timeout:?}; log of {name}:\n{log}")]
     Timeout {
@@ -90,11 +102,23 @@ impl ChildGuard {
     }
 
     /// Waits until the log contains `needle`.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<(), ProcessError> {
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<(), ProcessError> {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if self.log().contains(needle) {
                 return Ok(());
+            }
+            // A process that died will not print it: say so now, not after the timeout.
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(ProcessError::Exited {
+                    what: format!("log line {needle:?}"),
+                    name: self.name.clone(),
+                    status,
+                    log: self.log(),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -167,11 +191,29 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_a_line_ends_when_the_process_dies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'error: cannot listen'; exit 1"]);
+        let mut g = ChildGuard::spawn("sh", cmd, &dir.path().join("log")).unwrap();
+        let start = Instant::now();
+        let err = g
+            .wait_for_log("serving", Duration::from_secs(60))
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::Exited { .. }), "{err}");
+        assert!(err.to_string().contains("cannot listen"), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited for the timeout"
+        );
+    }
+
+    #[test]
     fn drop_kills_and_timeouts_carry_the_log() {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo started; exec sleep 600"]);
-        let g = ChildGuard::spawn("sleeper", cmd, &dir.path().join("log")).unwrap();
+        let mut g = ChildGuard::spawn("sleeper", cmd, &dir.path().join("log")).unwrap();
         g.wait_for_log("started", Duration::from_secs(10)).unwrap();
         let err = g
             .wait_for_log("never", Duration::from_millis(100))
