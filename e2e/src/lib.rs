@@ -9,6 +9,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod binary;
+pub mod browser;
 pub mod graphql;
 pub mod kube;
 pub mod openssl;
