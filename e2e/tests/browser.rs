@@ -8,6 +8,7 @@ use yuelu_e2e::browser::dump_dom;
 
 #[tokio::test]
 async fn graphiql_runs_in_a_browser_from_this_server_alone_and_reads_the_schema() {
+    yuelu_e2e::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let p = Platform::start(&dir.path().join("data"), &dir.path().join("up.log"), &[]).unwrap();
     let dom = dump_dom(&format!("{}/graphql", p.url), dir.path(), 5_000).unwrap();
