@@ -310,22 +310,15 @@ async fn kv(data: Data, path: web::Path<(String, String)>) -> HttpResponse {
 }
 
 /// Readiness: the node has caught up with its peers and is connected to validators holding
-/// more than two thirds of the voting power (counting itself).
+/// more than two thirds of the voting power (counting itself) that hear its votes (the same
+/// test consensus makes before it proposes).
 pub fn readiness(data: &Shared) -> (bool, Value) {
     let Ok(tip) = data.tip.read().map(|t| t.clone()) else {
         return (false, json!({"reason": "state lock"}));
     };
-    let connected: std::collections::HashSet<String> =
-        data.gate.connected_ids().into_iter().collect();
-    let mut total = 0u64;
-    let mut reachable = 0u64;
-    for v in tip.registry.validators() {
-        total += v.voting_power;
-        if v.node == data.node || connected.contains(&v.peer_id.0) {
-            reachable += v.voting_power;
-        }
-    }
-    let quorum = total > 0 && reachable * 3 > total * 2;
+    let (quorum, reachable, total) = tip
+        .registry
+        .quorum_with(&data.node, &data.gate.listening_ids());
     let best = data.gate.best_peer_height();
     let synced = tip.height + 2 >= best;
     (

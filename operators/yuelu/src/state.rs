@@ -170,6 +170,19 @@ impl Registry {
             .filter(|n| n.role == NodeRole::Validator && n.voting_power > 0)
     }
 
+    /// Whether `me` and the validators among `peers` (peer ids) hold more than two thirds of
+    /// the voting power; with the reachable and the total power.
+    pub fn quorum_with(&self, me: &NodeName, peers: &HashSet<String>) -> (bool, u64, u64) {
+        let (mut total, mut reachable) = (0u64, 0u64);
+        for v in self.validators() {
+            total += v.voting_power;
+            if &v.node == me || peers.contains(&v.peer_id.0) {
+                reachable += v.voting_power;
+            }
+        }
+        (total > 0 && reachable * 3 > total * 2, reachable, total)
+    }
+
     /// Organisations running validators: the members whose admins govern.
     pub fn member_orgs(&self) -> BTreeSet<OrgName> {
         self.validators().map(|n| n.org.clone()).collect()

@@ -169,16 +169,9 @@ impl App {
     /// Whether this node and the peers that hear its votes and proposals (connected and
     /// subscribed) hold more than two thirds of the voting power.
     fn quorum_connected(&self) -> bool {
-        let connected: std::collections::HashSet<String> =
-            self.shared.gate.listening_ids().into_iter().collect();
-        let (mut total, mut reachable) = (0u64, 0u64);
-        for v in self.registry.validators() {
-            total += v.voting_power;
-            if v.node == self.shared.node || connected.contains(&v.peer_id.0) {
-                reachable += v.voting_power;
-            }
-        }
-        reachable * 3 > total * 2
+        self.registry
+            .quorum_with(&self.shared.node, &self.shared.gate.listening_ids())
+            .0
     }
 
     fn next_height(&self) -> u64 {

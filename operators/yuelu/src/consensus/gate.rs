@@ -26,12 +26,20 @@ type Event = NetworkEvent<ChainContext>;
 #[derive(Debug, Default)]
 pub struct PeerGate {
     allowed: RwLock<HashSet<String>>,
-    connected: Mutex<HashMap<String, (PeerId, u64)>>,
-    /// The consensus channels each connected peer subscribed to ([`CONSENSUS`] and
-    /// [`PROPOSALS`] bits): a message published before a peer subscribes never reaches it.
-    subscribed: Mutex<HashMap<String, u8>>,
+    connected: Mutex<HashMap<String, Peer>>,
     refused: AtomicU64,
     network: OnceLock<NetworkRef<ChainContext>>,
+}
+
+/// A connected registered peer.
+#[derive(Debug)]
+struct Peer {
+    id: PeerId,
+    /// The height it last announced.
+    height: u64,
+    /// The consensus channels it subscribed to ([`CONSENSUS`] and [`PROPOSALS`] bits): a
+    /// message published before a peer subscribes never reaches it.
+    channels: u8,
 }
 
 const CONSENSUS: u8 = 1;
@@ -61,7 +69,7 @@ impl PeerGate {
             Ok(c) => c
                 .iter()
                 .filter(|(p, _)| !allowed.contains(*p))
-                .map(|(p, (id, _))| (p.clone(), *id))
+                .map(|(p, peer)| (p.clone(), peer.id))
                 .collect(),
             Err(_) => vec![],
         };
@@ -73,9 +81,6 @@ impl PeerGate {
             if let Ok(mut c) = self.connected.lock() {
                 c.remove(&p);
             }
-            if let Ok(mut s) = self.subscribed.lock() {
-                s.remove(&p);
-            }
             self.kick(id);
         }
     }
@@ -85,24 +90,15 @@ impl PeerGate {
         self.connected.lock().map(|c| c.len()).unwrap_or(0)
     }
 
-    /// Ids of registered peers connected now.
-    pub fn connected_ids(&self) -> Vec<String> {
-        self.connected
-            .lock()
-            .map(|c| c.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
     /// Ids of registered peers that hear this node's votes and proposals now: connected and
     /// subscribed to both consensus channels.
-    pub fn listening_ids(&self) -> Vec<String> {
-        let connected = self.connected_ids();
-        self.subscribed
+    pub fn listening_ids(&self) -> HashSet<String> {
+        self.connected
             .lock()
-            .map(|s| {
-                connected
-                    .into_iter()
-                    .filter(|p| s.get(p).is_some_and(|b| *b == CONSENSUS | PROPOSALS))
+            .map(|c| {
+                c.iter()
+                    .filter(|(_, peer)| peer.channels == CONSENSUS | PROPOSALS)
+                    .map(|(p, _)| p.clone())
                     .collect()
             })
             .unwrap_or_default()
@@ -112,7 +108,7 @@ impl PeerGate {
     pub fn best_peer_height(&self) -> u64 {
         self.connected
             .lock()
-            .map(|c| c.values().map(|(_, h)| *h).max().unwrap_or(0))
+            .map(|c| c.values().map(|peer| peer.height).max().unwrap_or(0))
             .unwrap_or(0)
     }
 
@@ -278,36 +274,31 @@ impl Actor for Relay {
             }
             return Ok(());
         }
-        if state.primary {
+        if state.primary
+            && let Ok(mut c) = gate.connected.lock()
+        {
+            let new = || Peer {
+                id: pid,
+                height: 0,
+                channels: 0,
+            };
             match &ev {
                 NetworkEvent::PeerConnected(_) => {
                     info!(%peer, "registered peer connected");
-                    if let Ok(mut c) = gate.connected.lock() {
-                        c.entry(peer).or_insert((pid, 0));
-                    }
-                }
-                NetworkEvent::PeerDisconnected(_) => {
-                    if let Ok(mut c) = gate.connected.lock() {
-                        c.remove(&peer);
-                    }
-                    if let Ok(mut s) = gate.subscribed.lock() {
-                        s.remove(&peer);
-                    }
+                    c.entry(peer).or_insert_with(new);
                 }
                 NetworkEvent::PeerSubscribed(_, channel) => {
-                    let bit = match channel {
+                    c.entry(peer).or_insert_with(new).channels |= match channel {
                         Channel::Consensus => CONSENSUS,
                         Channel::ProposalParts => PROPOSALS,
                         Channel::Liveness | Channel::Sync => 0,
                     };
-                    if let Ok(mut s) = gate.subscribed.lock() {
-                        *s.entry(peer.clone()).or_default() |= bit;
-                    }
                 }
                 NetworkEvent::Status(_, status) => {
-                    if let Ok(mut c) = gate.connected.lock() {
-                        c.insert(peer, (pid, status.tip_height.0));
-                    }
+                    c.entry(peer).or_insert_with(new).height = status.tip_height.0;
+                }
+                NetworkEvent::PeerDisconnected(_) => {
+                    c.remove(&peer);
                 }
                 _ => {}
             }
