@@ -10,6 +10,7 @@
 
 pub mod binary;
 pub mod browser;
+pub mod console;
 pub mod graphql;
 pub mod kube;
 pub mod openssl;

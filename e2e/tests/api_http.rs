@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use yuelu_e2e::console;
 use yuelu_e2e::graphql::code;
 use yuelu_e2e::{Gql, PgCluster, Platform, openssl_ok as openssl};
 
@@ -244,6 +245,13 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     }
     let r = api.sign_in("liu", "a long enough password").await;
     assert_eq!(code(&r), "RATE_LIMITED", "{r}");
+    // The console's form says so too (in Chinese by default), with when to try again.
+    let browser = console::client();
+    let page = console::sign_in(&browser, &p.url, "liu", "a long enough password").await;
+    assert_eq!(page.status(), 429);
+    assert!(page.headers().contains_key("retry-after"));
+    let text = page.text().await.unwrap();
+    assert!(text.contains("登录失败次数过多"), "{text}");
 
     // Unknown and malformed bearer tokens are anonymous, not errors of the server.
     let (r, _) = api

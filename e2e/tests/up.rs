@@ -5,19 +5,12 @@
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
+use yuelu_e2e::console::{self, csrf_of};
 use yuelu_e2e::{Gql, Platform, yuelu_bin};
 
 /// The platform's GraphQL endpoint.
 fn gql(url: &str) -> Gql {
     Gql::new(url)
-}
-
-fn csrf_of(page: &str) -> String {
-    let start = page
-        .find("name=\"csrf\" value=\"")
-        .expect("form has a csrf field")
-        + 19;
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -181,13 +174,7 @@ async fn restart_keeps_the_admin_and_the_console_signs_in() {
     assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
     // The console: sign-in form with CSRF, session cookie, overview, sign-out.
-    let browser = {
-        yuelu_e2e::install_crypto_provider();
-        reqwest::Client::builder()
-    }
-    .cookie_store(true)
-    .build()
-    .unwrap();
+    let browser = console::client();
     let page = browser
         .get(format!("{}/signin", second.url))
         .send()

@@ -184,11 +184,32 @@ async fn signin_submit(
             ));
             res
         }
-        Err(ApiError::Unauthenticated) => signin_form(
+        Err(ApiError::Unauthenticated | ApiError::InvalidInput { .. }) => signin_form(
             &state,
             lang,
             StatusCode::UNAUTHORIZED,
             Some("signin.failed"),
+            &form.username,
+        ),
+        Err(ApiError::RateLimited { retry_after_secs }) => {
+            let mut res = signin_form(
+                &state,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("signin.rate_limited"),
+                &form.username,
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            res
+        }
+        // The one refusal after a right password: the user's tenant is suspended.
+        Err(ApiError::Forbidden(_)) => signin_form(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            Some("signin.suspended"),
             &form.username,
         ),
         Err(_) => HttpResponse::InternalServerError().body("internal error"),
