@@ -56,6 +56,8 @@ both!(sign_in_me_sign_out, |env: Env| async move {
         .await
         .unwrap();
     assert!(rows.iter().all(|s| !s.token_hash.contains(&token)));
+    // Nor in any other column of any session.
+    assert!(!format!("{rows:?}").contains(&token[4..]), "{rows:?}");
     assert!(
         rows.iter()
             .any(|s| s.token_hash == SecretToken::from_client(&token).hash())
@@ -205,6 +207,41 @@ both!(
         assert!(list["apiTokens"]["edges"][0]["node"]["lastUsedAt"].is_string());
         // The listing never shows the secret.
         assert!(!list.to_string().contains(&token));
+        // Not in any field an API token has, either: ask for every scalar one.
+        let t = env
+            .ok(
+                &me,
+                r#"{ __type(name: "ApiToken") { fields { name type { kind ofType { kind } } } } }"#,
+                json!({}),
+            )
+            .await;
+        let scalars: Vec<&str> = t["__type"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                let ty = &f["type"];
+                let kind = if ty["kind"] == "NON_NULL" {
+                    &ty["ofType"]["kind"]
+                } else {
+                    &ty["kind"]
+                };
+                kind == "SCALAR" || kind == "ENUM"
+            })
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert!(scalars.len() >= 5, "{t}");
+        let every = env
+            .ok(
+                &me,
+                &format!(
+                    "{{ apiTokens {{ edges {{ node {{ {} }} }} }} }}",
+                    scalars.join(" ")
+                ),
+                json!({}),
+            )
+            .await;
+        assert!(!every.to_string().contains(&token[4..]), "{every}");
         // signOut needs a session, not an API token.
         let r = env.gql(&me, "mutation { signOut }", json!({})).await;
         assert_eq!(code(&r), "CONFLICT");
