@@ -82,7 +82,7 @@ impl std::fmt::Debug for Shared {
 }
 
 /// Why a submission failed: a transaction error, or the node cannot take it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SubmitError {
     /// The transaction is refused.
     #[error(transparent)]
@@ -102,15 +102,6 @@ impl SubmitError {
             SubmitError::Tx(e) => e.code(),
             SubmitError::NotAValidator => "NOT_A_VALIDATOR",
             SubmitError::Internal(_) => "INTERNAL",
-        }
-    }
-
-    /// The same error, for each transaction of a batch it applies to.
-    fn clone_of(&self) -> SubmitError {
-        match self {
-            SubmitError::Tx(e) => SubmitError::Tx(e.clone()),
-            SubmitError::NotAValidator => SubmitError::NotAValidator,
-            SubmitError::Internal(m) => SubmitError::Internal(m.clone()),
         }
     }
 }
@@ -154,7 +145,7 @@ impl Shared {
             .into_iter()
             .map(|r| {
                 let raw = r?;
-                let view = view.as_ref().map_err(SubmitError::clone_of)?;
+                let view = view.as_ref().map_err(SubmitError::clone)?;
                 let (id, added) = self.admit(view, raw, true)?;
                 match added {
                     Admitted::New(tx) => {
@@ -167,6 +158,8 @@ impl Shared {
                 Ok(id)
             })
             .collect();
+        // The snapshot is not needed while waiting for the disk.
+        drop(view);
         // Acknowledged only once on disk; if that fails, not pooled either.
         if let Err(e) = self.journal.record(record) {
             let ids: Vec<TxId> = forward.iter().map(|t| t.id).collect();

@@ -164,11 +164,6 @@ fn chunks(txs: Vec<Arc<CheckedTx>>) -> Vec<Vec<RawTx>> {
     out
 }
 
-/// Whether a stream message carries forwarded transactions (rather than a proposal).
-pub fn is_forwarded(msg: &StreamMessage<ProposalPart>) -> bool {
-    matches!(msg.content, StreamContent::Data(ProposalPart::Txs(_)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

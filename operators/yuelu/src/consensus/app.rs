@@ -511,11 +511,9 @@ impl App {
         published_by: Option<PeerId>,
         part: StreamMessage<ProposalPart>,
     ) -> Result<Option<ProposedValue<ChainContext>>, AppError> {
-        if crate::forward::is_forwarded(&part) {
-            // Transactions a peer forwarded: checked and pooled off this loop.
-            if let StreamContent::Data(ProposalPart::Txs(txs)) = part.content {
-                self.shared.forwarding.received(txs);
-            }
+        // Transactions a peer forwarded: checked and pooled off this loop.
+        if let StreamContent::Data(ProposalPart::Txs(txs)) = part.content {
+            self.shared.forwarding.received(txs);
             return Ok(None);
         }
         let key = (
@@ -733,10 +731,15 @@ impl App {
         );
         let cert_bytes = encode_certificate(&cert);
         let store = self.shared.store.clone();
-        let (b2, ex2) = (block.clone(), executed.clone());
-        tokio::task::spawn_blocking(move || store.commit(&b2, &cert_bytes, &ex2))
-            .await
-            .map_err(|e| AppError::Fatal(e.to_string()))??;
+        // Moved to the blocking pool and back: a block's execution can be large, and copying it
+        // would cost the consensus loop.
+        let (block, executed) = tokio::task::spawn_blocking(move || {
+            store
+                .commit(&block, &cert_bytes, &executed)
+                .map(|()| (block, executed))
+        })
+        .await
+        .map_err(|e| AppError::Fatal(e.to_string()))??;
 
         // Durable: now update memory.
         self.tip = Tip {
