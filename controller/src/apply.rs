@@ -198,7 +198,6 @@ impl Applier {
                 name: key.2.clone(),
                 source: Box::new(source),
             })?;
-        self.metrics.count_write_request();
         let rv = applied
             .metadata
             .resource_version
@@ -235,7 +234,6 @@ impl Applier {
         self.ensure_leading()?;
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, resource);
-        self.metrics.count_write_request();
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 404 => {}

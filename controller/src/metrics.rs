@@ -4,8 +4,6 @@ use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every metric the controller exports, in its own registry.
 #[derive(Debug, Clone)]
@@ -30,7 +28,6 @@ pub struct Metrics {
     pub certificate_expiry: GaugeVec,
     /// Seconds since each watch last (re)started successfully, by resource.
     pub watch_age: GaugeVec,
-    requests: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -117,7 +114,6 @@ impl Metrics {
             leader,
             certificate_expiry,
             watch_age,
-            requests: Arc::default(),
         })
     }
 
@@ -128,15 +124,5 @@ impl Metrics {
             return format!("# encoding metrics failed: {e}\n");
         }
         String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    /// Write requests sent (child applies and deletes, status patches) since start.
-    pub fn write_requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    /// Counts one write request.
-    pub fn count_write_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -97,7 +97,7 @@ async fn refused(env: &Env, ns: &str, name: &str, reason: &str, code: &str) -> S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_enroll_with_the_platform_ca_and_are_revoked_when_the_member_goes() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    yuelu_e2e::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     // The platform (its first start builds the binary) and the cluster come up side by side.
     let platform = {

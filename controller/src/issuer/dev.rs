@@ -222,17 +222,7 @@ impl DevIssuer {
         // concurrent writer (another replica during a hand-over) makes it fail and retry.
         for _ in 0..5 {
             let secret = self.secrets.get(DEV_ISSUER_SECRET).await?;
-            let current = secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(KEY_REVOKED))
-                .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-                .unwrap_or_default();
-            let mut list: Vec<String> = current
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect();
+            let mut list = revoked_list(&secret);
             for s in &serials {
                 if !list.contains(s) {
                     list.push(s.clone());
@@ -270,20 +260,24 @@ impl DevIssuer {
 
     /// Serials revoked so far.
     pub async fn revoked(&self) -> Result<Vec<String>, IssuerError> {
-        let secret = self.secrets.get(DEV_ISSUER_SECRET).await?;
-        Ok(secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(KEY_REVOKED))
-            .map(|b| {
-                String::from_utf8_lossy(&b.0)
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(revoked_list(&self.secrets.get(DEV_ISSUER_SECRET).await?))
     }
+}
+
+/// The serials listed in the issuer Secret's `revoked.txt`, one per line.
+fn revoked_list(secret: &Secret) -> Vec<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(KEY_REVOKED))
+        .map(|b| {
+            String::from_utf8_lossy(&b.0)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl NodeIssuer for DevIssuer {

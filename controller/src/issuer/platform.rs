@@ -486,14 +486,8 @@ impl PlatformIssuer {
             .data
             .as_ref()
             .and_then(|d| d.get(&r.key))
+            // The apiserver returns `stringData` folded into `data`.
             .map(|b| b.0.clone())
-            .or_else(|| {
-                secret
-                    .string_data
-                    .as_ref()
-                    .and_then(|d| d.get(&r.key))
-                    .map(|s| s.clone().into_bytes())
-            })
             .filter(|b| !b.is_empty())
             .ok_or_else(|| problem(SecretProblem::KeyMissing(r.key.clone())))?;
         let token =

@@ -284,7 +284,6 @@ async fn ensure_keys(
             reason: e.to_string(),
         })?;
         ctx.applier.ensure_leading()?;
-        ctx.metrics.count_write_request();
         let created = match api.create(&PostParams::default(), &secret).await {
             Ok(s) => {
                 ctx.metrics

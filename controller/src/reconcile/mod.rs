@@ -212,7 +212,6 @@ impl Context {
             "kind": K::kind(&()),
             "status": status,
         });
-        self.metrics.count_write_request();
         api.patch_status(
             &name,
             &PatchParams::apply(STATUS_FIELD_MANAGER).force(),

@@ -204,9 +204,12 @@ async fn create_genesis(
     );
     ctx.applier.ensure_leading()?;
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-    ctx.metrics.count_write_request();
     let stored = match api.create(&PostParams::default(), &cm).await {
         Ok(_) => {
+            ctx.metrics
+                .writes
+                .with_label_values(&["ConfigMap", "created"])
+                .inc();
             ctx.event(
                 net,
                 EventType::Normal,

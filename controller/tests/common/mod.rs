@@ -35,7 +35,7 @@ pub struct Env {
 
 /// A kube client from a kubeconfig file.
 pub async fn client(path: &Path) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    yuelu_e2e::install_crypto_provider();
     let kc = Kubeconfig::read_from(path).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
@@ -194,27 +194,14 @@ pub fn start_replica_with(
     }
 }
 
-/// A plain HTTP GET on loopback: `(status, body)`.
+/// An HTTP GET on loopback: `(status, body)`; `(0, "")` when nothing answers (a replica
+/// still starting, or one that does not lead).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // Not listening yet (the replica is starting): no answer.
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return (0, String::new());
-    };
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    (code, body.to_owned())
+    yuelu_e2e::install_crypto_provider();
+    match reqwest::get(format!("http://{addr}{path}")).await {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(_) => (0, String::new()),
+    }
 }
 
 /// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
