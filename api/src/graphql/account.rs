@@ -2,7 +2,7 @@
 
 use super::page::{self, Counted};
 use super::tenant::Tenant;
-use super::{parts, uuid_arg};
+use super::{opt_uuid_arg, parts, uuid_arg};
 use crate::entity::api_token;
 use crate::entity::session::SessionKind;
 use crate::entity::user::{self, Role as DbRole};
@@ -154,10 +154,7 @@ impl AccountQuery {
         last: Option<i32>,
     ) -> Result<Connection<String, User, Counted>> {
         let (db, caller) = parts(ctx)?;
-        let tenant = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let args = page::args(ctx, after, before, first, last);
         let p = account::users(db, caller, tenant, args).await.extend()?;
         Ok(page::connection(p, |u| cursor(&u.id), User))
@@ -227,11 +224,7 @@ impl AccountMutation {
     /// Creates a user: platform admins anywhere, tenant admins in their own tenant.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
         let (db, caller) = parts(ctx)?;
-        let tenant_id = input
-            .tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant_id = opt_uuid_arg("tenantId", input.tenant_id).extend()?;
         let u = account::create_user(
             db,
             caller,

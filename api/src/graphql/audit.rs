@@ -1,7 +1,7 @@
 //! The audit log in GraphQL.
 
 use super::page::{self, Counted};
-use super::{parts, uuid_arg};
+use super::{opt_uuid_arg, parts};
 use crate::entity::audit_entry;
 use crate::service::{audit, page::cursor};
 use async_graphql::connection::Connection;
@@ -117,11 +117,7 @@ impl AuditQuery {
     ) -> Result<Connection<String, AuditEntry, Counted>> {
         let (db, caller) = parts(ctx)?;
         let f = filter.unwrap_or_default();
-        let tenant_id = f
-            .tenant_id
-            .map(|t| uuid_arg("filter.tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant_id = opt_uuid_arg("filter.tenantId", f.tenant_id).extend()?;
         let filter = audit::AuditFilter {
             tenant_id,
             action: f.action,

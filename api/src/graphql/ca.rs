@@ -2,7 +2,7 @@
 
 use super::network::CryptoSuite;
 use super::page::{self, Counted};
-use super::{parts, uuid_arg};
+use super::{opt_uuid_arg, parts, stored_enum, uuid_arg};
 use crate::entity::certificate::{self, CertificateStatus as DbStatus};
 use crate::entity::certificate_authority as ca_row;
 use crate::entity::enrollment_token;
@@ -64,12 +64,6 @@ pub enum RevocationReason {
     AaCompromise,
 }
 
-fn suite_of(s: &str) -> Option<CryptoSuite> {
-    serde_json::from_value::<yuelu_engine::CryptoSuite>(serde_json::Value::String(s.to_owned()))
-        .ok()
-        .map(Into::into)
-}
-
 /// A certificate authority (证书颁发机构) of a tenant.
 #[derive(Clone, Debug)]
 pub struct CertificateAuthority(pub ca_row::Model);
@@ -86,7 +80,7 @@ impl CertificateAuthority {
     }
     /// Crypto suite.
     async fn suite(&self) -> Option<CryptoSuite> {
-        suite_of(&self.0.suite)
+        stored_enum::<yuelu_engine::CryptoSuite>(&self.0.suite).map(Into::into)
     }
     /// `root` or `intermediate`.
     async fn kind(&self) -> &str {
@@ -146,7 +140,7 @@ impl Certificate {
     }
     /// Crypto suite.
     async fn suite(&self) -> Option<CryptoSuite> {
-        suite_of(&self.0.suite)
+        stored_enum::<yuelu_engine::CryptoSuite>(&self.0.suite).map(Into::into)
     }
     /// Subject common name.
     async fn common_name(&self) -> &str {
@@ -306,10 +300,7 @@ impl CaQuery {
         tenant_id: Option<ID>,
     ) -> Result<Vec<CertificateAuthority>> {
         let (db, caller) = parts(ctx)?;
-        let t = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let t = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let rows = ca::authorities(db, caller, t).await.extend()?;
         Ok(rows.into_iter().map(CertificateAuthority).collect())
     }
@@ -317,10 +308,7 @@ impl CaQuery {
     /// The PEM bundle of a tenant's CA certificates, roots first (default: the caller's).
     async fn ca_bundle(&self, ctx: &Context<'_>, tenant_id: Option<ID>) -> Result<String> {
         let (db, caller) = parts(ctx)?;
-        let t = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let t = opt_uuid_arg("tenantId", tenant_id).extend()?;
         ca::bundle(db, caller, t).await.extend()
     }
 
@@ -352,11 +340,7 @@ impl CaQuery {
         let (db, caller) = parts(ctx)?;
         let f = filter.unwrap_or_default();
         let filter = ca::CertificateFilter {
-            tenant_id: f
-                .tenant_id
-                .map(|t| uuid_arg("filter.tenantId", &t))
-                .transpose()
-                .extend()?,
+            tenant_id: opt_uuid_arg("filter.tenantId", f.tenant_id).extend()?,
             status: f.status.map(DbStatus::from),
             expired: f.expired,
             expiring_within_days: f.expiring_within_days.map(i64::from),
@@ -387,10 +371,7 @@ impl CaQuery {
         last: Option<i32>,
     ) -> Result<Connection<String, EnrollmentToken, Counted>> {
         let (db, caller) = parts(ctx)?;
-        let t = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let t = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let args = page::args(ctx, after, before, first, last);
         let p = ca::enrollment_tokens(db, caller, t, args).await.extend()?;
         Ok(page::connection(p, |t| cursor(&t.id), EnrollmentToken))
@@ -412,10 +393,7 @@ impl CaMutation {
         #[graphql(default = false)] with_intermediate: bool,
     ) -> Result<CertificateAuthority> {
         let (db, caller) = parts(ctx)?;
-        let t = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let t = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let row = ca::create_authority(db, auth(ctx)?, caller, t, suite.into(), with_intermediate)
             .await
             .extend()?;
@@ -431,11 +409,7 @@ impl CaMutation {
         input: IssueCertificateInput,
     ) -> Result<Certificate> {
         let (db, caller) = parts(ctx)?;
-        let tenant_id = input
-            .tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant_id = opt_uuid_arg("tenantId", input.tenant_id).extend()?;
         let row = ca::issue(
             db,
             auth(ctx)?,
@@ -494,10 +468,7 @@ impl CaMutation {
         #[graphql(default = 24)] expires_in_hours: i32,
     ) -> Result<NewEnrollmentTokenPayload> {
         let (db, caller) = parts(ctx)?;
-        let t = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let t = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let n =
             ca::create_enrollment_token(db, caller, t, &name, uses, i64::from(expires_in_hours))
                 .await

@@ -92,6 +92,19 @@ fn uuid_arg(field: &str, id: &async_graphql::ID) -> Result<uuid::Uuid, crate::Ap
     uuid::Uuid::parse_str(id.as_str()).map_err(|_| crate::ApiError::invalid(field, "not an id"))
 }
 
+/// [`uuid_arg`] for an optional argument.
+fn opt_uuid_arg(
+    field: &str,
+    id: Option<async_graphql::ID>,
+) -> Result<Option<uuid::Uuid>, crate::ApiError> {
+    id.map(|t| uuid_arg(field, &t)).transpose()
+}
+
+/// A stored enum's text (its serde name) back as the enum; `None` for text it does not know.
+fn stored_enum<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
 /// Facts about the running service.
 #[derive(Default)]
 struct MetaQuery;

@@ -1,7 +1,7 @@
 //! Networks in GraphQL.
 
 use super::page::{self, Counted};
-use super::{parts, uuid_arg};
+use super::{opt_uuid_arg, parts, stored_enum, uuid_arg};
 use crate::entity::network;
 use crate::service::{network as networks, page::cursor};
 use async_graphql::connection::Connection;
@@ -76,10 +76,6 @@ pub enum NetworkPhase {
     Deleting,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
 /// A consortium chain network (区块链网络).
 #[derive(Clone, Debug)]
 pub struct Network(pub network::Model);
@@ -100,7 +96,7 @@ impl Network {
     }
     /// The engine.
     async fn engine(&self) -> Option<Engine> {
-        parse::<yuelu_engine::EngineKind>(&self.0.engine).map(Into::into)
+        stored_enum::<yuelu_engine::EngineKind>(&self.0.engine).map(Into::into)
     }
     /// The engine version.
     async fn version(&self) -> &str {
@@ -108,11 +104,11 @@ impl Network {
     }
     /// The consensus algorithm.
     async fn consensus(&self) -> Option<Consensus> {
-        parse::<yuelu_engine::Consensus>(&self.0.consensus).map(Into::into)
+        stored_enum::<yuelu_engine::Consensus>(&self.0.consensus).map(Into::into)
     }
     /// The crypto suite.
     async fn crypto(&self) -> Option<CryptoSuite> {
-        parse::<yuelu_engine::CryptoSuite>(&self.0.crypto).map(Into::into)
+        stored_enum::<yuelu_engine::CryptoSuite>(&self.0.crypto).map(Into::into)
     }
     /// Validators of the founding member.
     async fn validators(&self) -> i32 {
@@ -187,10 +183,7 @@ impl NetworkQuery {
         last: Option<i32>,
     ) -> Result<Connection<String, Network, Counted>> {
         let (db, caller) = parts(ctx)?;
-        let tenant = tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant = opt_uuid_arg("tenantId", tenant_id).extend()?;
         let args = page::args(ctx, after, before, first, last);
         let p = networks::networks(db, caller, tenant, args)
             .await
@@ -220,11 +213,7 @@ impl NetworkMutation {
     ) -> Result<Network> {
         let (db, caller) = parts(ctx)?;
         let engines = ctx.data::<Arc<EngineRegistry>>()?;
-        let tenant_id = input
-            .tenant_id
-            .map(|t| uuid_arg("tenantId", &t))
-            .transpose()
-            .extend()?;
+        let tenant_id = opt_uuid_arg("tenantId", input.tenant_id).extend()?;
         let n = networks::create_network(
             db,
             engines,

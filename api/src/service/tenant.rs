@@ -336,10 +336,7 @@ pub async fn set_tenant_quota(
 
 /// A tenant the caller may read (`NOT_FOUND` for others' tenants).
 pub async fn tenant(db: &Database, caller: &Caller, id: Uuid) -> Result<tenant::Model, ApiError> {
-    caller.actor()?;
-    if !authz::allows(caller.actor()?, Permission::ReadTenant, Scope::Tenant(id)) {
-        return Err(ApiError::NotFound("tenant".into()));
-    }
+    authz::require_visible(caller, Permission::ReadTenant, id, "tenant")?;
     find(db.conn(), id).await
 }
 
