@@ -48,11 +48,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     let admin_pw = p.admin_password.clone().unwrap();
     let api = Gql::new(&p.url);
 
-    let admin = api.sign_in("admin", &admin_pw).await;
-    let admin = admin["data"]["signIn"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = api.token("admin", &admin_pw).await;
     let uscc = "91350100M000100Y43";
     let (r, rid) = api
         .call(Some(&admin), Some("e2e-create-tenant"), "mutation($p: TenantProfileInput!) { createTenant(profile: $p, quota: {networks: 1, nodes: 4, storageGib: 100}) { id name } }",
@@ -63,8 +59,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     api.ok(Some(&admin), "mutation($t: ID!) { createUser(input: {tenantId: $t, username: \"liu\", password: \"a long enough password\", role: TENANT_ADMIN}) { id } }", json!({"t": tenant})).await;
 
     // The tenant admin makes an API token and works with it.
-    let liu = api.sign_in("liu", "a long enough password").await;
-    let liu = liu["data"]["signIn"]["token"].as_str().unwrap().to_owned();
+    let liu = api.token("liu", "a long enough password").await;
     let d = api
         .ok(
             Some(&liu),
@@ -291,11 +286,7 @@ async fn scenario(dir: &Path, envs: &[(&str, &str)]) {
     assert!(d["apiTokens"]["edges"][0]["node"]["lastUsedAt"].is_string());
 
     // Suspending the tenant stops its token at once.
-    let admin = api.sign_in("admin", &admin_pw).await;
-    let admin = admin["data"]["signIn"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = api.token("admin", &admin_pw).await;
     api.ok(
         Some(&admin),
         "mutation($t: ID!) { setTenantStatus(id: $t, status: SUSPENDED) { status } }",

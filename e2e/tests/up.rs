@@ -8,17 +8,12 @@ use std::time::Duration;
 use yuelu_e2e::console::{self, csrf_of};
 use yuelu_e2e::{Gql, Platform, yuelu_bin};
 
-/// The platform's GraphQL endpoint.
-fn gql(url: &str) -> Gql {
-    Gql::new(url)
-}
-
 #[tokio::test]
 async fn up_serves_health_metrics_console_and_graphql() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut p = Platform::start(&data, &dir.path().join("up.log"), &[]).unwrap();
-    let http = gql(&p.url).http().clone();
+    let http = Gql::new(&p.url).http().clone();
 
     let health = http.get(format!("{}/healthz", p.url)).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -60,7 +55,7 @@ async fn up_serves_health_metrics_console_and_graphql() {
     assert_eq!(css.status(), 200);
 
     // GraphQL answers, and a browser gets GraphiQL.
-    let v = gql(&p.url)
+    let v = Gql::new(&p.url)
         .call(None, None, "{ version }", json!({}))
         .await
         .0;
@@ -95,9 +90,8 @@ async fn up_serves_health_metrics_console_and_graphql() {
         .admin_password
         .clone()
         .expect("first start prints the admin password");
-    let s = gql(&p.url).sign_in("admin", &password).await;
-    let token = s["data"]["signIn"]["token"].as_str().unwrap().to_owned();
-    let me = gql(&p.url)
+    let token = Gql::new(&p.url).token("admin", &password).await;
+    let me = Gql::new(&p.url)
         .call(Some(&token), None, "{ me { username role } }", json!({}))
         .await
         .0;
@@ -168,9 +162,11 @@ async fn restart_keeps_the_admin_and_the_console_signs_in() {
     );
     assert_eq!(std::fs::read(&key).unwrap(), key_bytes, "the key is kept");
     assert!(!second.child.log().contains("production must supply"));
-    let s = gql(&second.url).sign_in("admin", &password).await;
+    let s = Gql::new(&second.url).sign_in("admin", &password).await;
     assert_eq!(s["data"]["signIn"]["user"]["username"], "admin", "{s}");
-    let wrong = gql(&second.url).sign_in("admin", "not-the-password").await;
+    let wrong = Gql::new(&second.url)
+        .sign_in("admin", "not-the-password")
+        .await;
     assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
     // The console: sign-in form with CSRF, session cookie, overview, sign-out.
